@@ -1,0 +1,19 @@
+"""ganaug: turn a trained, optionally class-conditional GAN into extra training data for PyTorch."""
+
+from ._version import __version__
+from .engine import Generator, load, to_uint8
+from .modelfile import read_model_file, save
+from .models import ModelConfig, create_discriminator, create_generator, list_archs
+
+__all__ = [
+    "__version__",
+    "Generator",
+    "ModelConfig",
+    "create_discriminator",
+    "create_generator",
+    "list_archs",
+    "load",
+    "read_model_file",
+    "save",
+    "to_uint8",
+]

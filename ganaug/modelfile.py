@@ -1,0 +1,199 @@
+"""The single-file model: safetensors tensors + a JSON config and provenance in its metadata.
+
+No pickle anywhere: ``safetensors`` holds only raw tensors, so a model file from a stranger
+cannot run code. Layout: tensors ``generator.*`` (EMA weights when training kept them) and
+``discriminator.*``; metadata ``format``, ``format_version``, ``config`` (JSON),
+``provenance`` (JSON).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+from torch import nn
+
+from ._version import __version__
+from .models import ModelConfig, create_discriminator, create_generator
+
+__all__ = ["ModelFile", "save", "read_model_file", "resolve_model_path", "BUNDLED", "file_sha256"]
+
+FORMAT = "ganaug-model"
+FORMAT_VERSION = "1"
+BUNDLED = {"fashion-mnist": "fashion-mnist.safetensors"}
+_PREFIXES = ("module.", "_orig_mod.")  # DDP / torch.compile wrappers
+
+
+@dataclass
+class ModelFile:
+    """What a model file holds, before any module is built."""
+
+    path: Path
+    config: ModelConfig
+    provenance: dict[str, Any]
+    generator_state: dict[str, torch.Tensor]
+    discriminator_state: dict[str, torch.Tensor] = field(default_factory=dict)
+
+    def build_generator(self) -> nn.Module:
+        g = create_generator(self.config)
+        _load_state(g, self.generator_state, "generator", self.path)
+        return g.eval()
+
+    def build_discriminator(self) -> nn.Module:
+        if not self.discriminator_state:
+            raise ValueError(f"{self.path} holds no discriminator weights")
+        d = create_discriminator(self.config)
+        _load_state(d, self.discriminator_state, "discriminator", self.path)
+        return d.eval()
+
+
+def clean_state_dict(module: nn.Module) -> dict[str, torch.Tensor]:
+    """The unwrapped module's tensors, contiguous and on the CPU (timm ``clean_state_dict``)."""
+    out = {}
+    for key, value in module.state_dict().items():
+        for prefix in _PREFIXES:
+            while key.startswith(prefix):
+                key = key[len(prefix):]
+            key = key.replace("." + prefix, ".")
+        out[key] = value.detach().to("cpu").contiguous()
+    return out
+
+
+def save(
+    path: str | os.PathLike,
+    *,
+    config: ModelConfig,
+    generator: nn.Module,
+    discriminator: nn.Module | None = None,
+    provenance: dict[str, Any] | None = None,
+) -> Path:
+    """Write one ``.safetensors`` model file atomically (never half-written under ``path``).
+
+    Example:
+        >>> cfg = ModelConfig(arch="dcgan", image_shape=(1, 28, 28), num_classes=10)
+        >>> save("g.safetensors", config=cfg, generator=create_generator(cfg))  # doctest: +SKIP
+    """
+    path = Path(path)
+    tensors = {f"generator.{k}": v for k, v in clean_state_dict(generator).items()}
+    if discriminator is not None:
+        tensors |= {f"discriminator.{k}": v for k, v in clean_state_dict(discriminator).items()}
+    prov = {"ganaug_version": __version__, **(provenance or {})}
+    metadata = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "config": json.dumps(config.to_dict(), sort_keys=True),
+        "provenance": json.dumps(prov, sort_keys=True),
+    }
+    for name, t in tensors.items():
+        if t.is_floating_point() and not torch.isfinite(t).all():
+            raise ValueError(f"refusing to save a model with non-finite values in {name}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        save_file(tensors, str(tmp), metadata=metadata)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def resolve_model_path(model: str | os.PathLike | None) -> Path:
+    """A path as given, or the file of a bundled model name (``None`` = ``fashion-mnist``)."""
+    if model is None:
+        model = "fashion-mnist"
+    if isinstance(model, str) and model in BUNDLED:
+        path = Path(str(resources.files("ganaug") / "assets" / BUNDLED[model]))
+        if not path.exists():
+            raise FileNotFoundError(
+                f"the bundled model {model!r} is missing from this install (expected {path})"
+            )
+        return path
+    path = Path(model)
+    if not path.exists():
+        raise FileNotFoundError(
+            f"no model file at {str(path)!r}; expected a .safetensors file written by ganaug "
+            f"or a bundled model name ({', '.join(BUNDLED)})"
+        )
+    if path.is_dir():
+        raise IsADirectoryError(f"expected a .safetensors model file, got the directory {path}")
+    return path
+
+
+def _sniff_foreign(path: Path) -> str | None:
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if head[:2] == b"PK":
+        return "a zip archive (a PyTorch .pt/.pth checkpoint?)"
+    if head[:1] == b"\x80":
+        return "a Python pickle (a PyTorch .pt/.pth checkpoint?)"
+    if head[:4] == b"\x89HDF":
+        return "an HDF5 file (synthetic samples? open it with ganaug.H5Dataset)"
+    return None
+
+
+def read_model_file(path: str | os.PathLike | None) -> ModelFile:
+    """Read and validate a model file (or a bundled model name) without building modules."""
+    path = resolve_model_path(path)
+    foreign = _sniff_foreign(path)
+    if foreign:
+        raise ValueError(
+            f"{path} is {foreign}, not a ganaug model file; ganaug loads only .safetensors files "
+            f"with a ganaug config and never unpickles"
+        )
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            metadata = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        size = path.stat().st_size
+        raise ValueError(
+            f"{path} ({size} bytes) is not a readable safetensors file; it may be truncated or "
+            f"corrupt ({e})"
+        ) from e
+    if metadata.get("format") != FORMAT:
+        raise ValueError(
+            f"{path} is a safetensors file but not a ganaug model: expected metadata "
+            f"format={FORMAT!r}, found {metadata.get('format')!r} (keys: {sorted(metadata)})"
+        )
+    if metadata.get("format_version") != FORMAT_VERSION:
+        raise ValueError(
+            f"{path} has ganaug model format version {metadata.get('format_version')!r}; "
+            f"this ganaug ({__version__}) reads version {FORMAT_VERSION}"
+        )
+    try:
+        config = ModelConfig.from_dict(json.loads(metadata["config"]))
+        provenance = json.loads(metadata.get("provenance", "{}"))
+    except (KeyError, json.JSONDecodeError, TypeError) as e:
+        raise ValueError(f"{path} has a missing or malformed ganaug config: {e}") from e
+    gen = {k[len("generator."):]: v for k, v in tensors.items() if k.startswith("generator.")}
+    disc = {k[len("discriminator."):]: v for k, v in tensors.items()
+            if k.startswith("discriminator.")}
+    if not gen:
+        raise ValueError(f"{path} holds no generator.* tensors; found {sorted(tensors)[:5]}")
+    return ModelFile(path, config, provenance, gen, disc)
+
+
+def _load_state(module: nn.Module, state: dict[str, torch.Tensor], what: str, path: Path) -> None:
+    try:
+        module.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        raise ValueError(
+            f"{path}: the {what} weights do not match the architecture its config describes "
+            f"({e})"
+        ) from e
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

@@ -1,0 +1,20 @@
+"""Generator/discriminator architectures in a small registry (``mlp``, ``dcgan``)."""
+
+from . import dcgan, mlp  # noqa: F401  (registers the architectures)
+from ._registry import (
+    ModelConfig,
+    check_image_shape,
+    create_discriminator,
+    create_generator,
+    list_archs,
+    register_arch,
+)
+
+__all__ = [
+    "ModelConfig",
+    "check_image_shape",
+    "create_discriminator",
+    "create_generator",
+    "list_archs",
+    "register_arch",
+]
