@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
+from safetensors.torch import save as save_bytes
 from torch import nn
 
 from ._version import __version__
@@ -98,11 +98,25 @@ def save(
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        save_file(tensors, str(tmp), metadata=metadata)
+        tmp.write_bytes(_canonical(save_bytes(tensors, metadata=metadata)))
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def _canonical(blob: bytes) -> bytes:
+    """Rewrite the safetensors JSON header with sorted keys: same command, same bytes.
+
+    safetensors keeps metadata in a hash map whose order changes from run to run; sorting the
+    header (same length, so the data offsets stay valid) makes the file reproducible.
+    """
+    n = int.from_bytes(blob[:8], "little")
+    header = json.dumps(json.loads(blob[8:8 + n]), sort_keys=True, separators=(",", ":"))
+    raw = header.encode()
+    if len(raw) > n:  # cannot happen for the same content; keep the original if it does
+        return blob
+    return blob[:8] + raw + b" " * (n - len(raw)) + blob[8 + n:]
 
 
 def resolve_model_path(model: str | os.PathLike | None) -> Path:
@@ -129,10 +143,12 @@ def resolve_model_path(model: str | os.PathLike | None) -> Path:
 
 def _sniff_foreign(path: Path) -> str | None:
     with open(path, "rb") as f:
-        head = f.read(8)
+        head = f.read(9)
+    if head[8:9] == b"{":  # safetensors: u64 header length, then the JSON header
+        return None
     if head[:2] == b"PK":
         return "a zip archive (a PyTorch .pt/.pth checkpoint?)"
-    if head[:1] == b"\x80":
+    if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
         return "a Python pickle (a PyTorch .pt/.pth checkpoint?)"
     if head[:4] == b"\x89HDF":
         return "an HDF5 file (synthetic samples? open it with ganaug.H5Dataset)"

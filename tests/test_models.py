@@ -1,0 +1,71 @@
+"""Registry sweep: every architecture, several image shapes, conditional or not."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import ganaug
+from ganaug.models import ModelConfig, create_discriminator, create_generator, list_archs
+
+SHAPES = [(1, 28, 28), (3, 32, 32), (1, 20, 20), (3, 64, 64), (1, 8, 8), (3, 27, 33)]
+
+
+def test_registry_lists_both_families():
+    assert {"mlp", "dcgan"} <= set(list_archs())
+
+
+@pytest.mark.parametrize("arch", list_archs())
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("num_classes", [0, 10])
+def test_shapes_finite_and_every_param_gets_grad(arch, shape, num_classes):
+    torch.manual_seed(0)
+    cfg = ModelConfig(arch=arch, image_shape=shape, num_classes=num_classes,
+                      arch_args={"spectral_norm": True})
+    g, d = create_generator(cfg), create_discriminator(cfg)
+    z = torch.randn(4, cfg.latent_dim)
+    y = torch.randint(0, num_classes, (4,)) if num_classes else None
+    x = g(z, y)
+    assert x.shape == (4, *shape)
+    assert x.min() >= -1 and x.max() <= 1
+    logits = d(x, y)
+    assert logits.shape == (4,)
+    assert torch.isfinite(logits).all()
+    logits.sum().backward()
+    for name, p in [*g.named_parameters(), *d.named_parameters()]:
+        assert p.grad is not None, f"{arch} {shape} k={num_classes}: no grad for {name}"
+
+
+def test_classic_mlp_layer_sizes():
+    cfg = ModelConfig(arch="mlp", image_shape=(1, 28, 28))
+    g, d = create_generator(cfg), create_discriminator(cfg)
+    g_sizes = [m.out_features for m in g.modules() if isinstance(m, torch.nn.Linear)]
+    d_sizes = [m.out_features for m in d.modules() if isinstance(m, torch.nn.Linear)]
+    assert g_sizes == [256, 512, 1024, 784]
+    assert d_sizes == [1024, 512, 256, 1]
+
+
+@pytest.mark.parametrize("shape", [(2, 28, 28), (1, 4, 4), (3, 128, 128), (28, 28)])
+def test_unsupported_image_shape_names_expected_and_found(shape):
+    with pytest.raises(ValueError, match=r"expected an image shape .* got"):
+        ModelConfig(arch="dcgan", image_shape=shape)
+
+
+def test_unknown_arch_lists_known():
+    with pytest.raises(ValueError, match=r"unknown architecture 'stylegan9'.*dcgan.*mlp"):
+        ganaug.ModelConfig(arch="stylegan9", image_shape=(1, 28, 28))
+
+
+def test_conditional_model_requires_labels():
+    cfg = ModelConfig(arch="dcgan", image_shape=(1, 28, 28), num_classes=3)
+    with pytest.raises(ValueError, match="class-conditional"):
+        create_generator(cfg)(torch.randn(2, 100), None)
+
+
+def test_config_round_trip_and_class_names():
+    cfg = ModelConfig(arch="dcgan", image_shape=(3, 32, 32), num_classes=2,
+                      class_names=["cat", "dog"], arch_args={"g_width": 32})
+    again = ModelConfig.from_dict(cfg.to_dict())
+    assert again == cfg
+    with pytest.raises(ValueError, match="expected 2 class names, got 1"):
+        ModelConfig(arch="dcgan", image_shape=(3, 32, 32), num_classes=2, class_names=["cat"])
