@@ -60,7 +60,9 @@ def normal(indices: torch.Tensor, seed: int, dim: int, stream: int = STREAM_LATE
     return torch.cat([r * torch.cos(theta), r * torch.sin(theta)], dim=1)[:, :dim]
 
 
-def randint(indices: torch.Tensor, seed: int, high: int, stream: int = STREAM_LABEL) -> torch.Tensor:
+def randint(
+    indices: torch.Tensor, seed: int, high: int, stream: int = STREAM_LABEL
+) -> torch.Tensor:
     """(N,) int64 in [0, high), one per index."""
     return uniform_bits(indices, seed, stream, 1)[:, 0] % high
 

@@ -52,8 +52,10 @@ def resolve_labels(
     if isinstance(labels, str):
         if labels == "balanced":
             return idx % num_classes
-        raise ValueError(f"expected labels None, 'uniform', 'balanced', an int or a sequence; "
-                         f"got the string {labels!r}")
+        raise ValueError(
+            f"expected labels None, 'uniform', 'balanced', an int or a sequence; "
+            f"got the string {labels!r}"
+        )
     if isinstance(labels, int) and not isinstance(labels, bool):
         out = torch.full((n,), labels, dtype=torch.int64)
     else:
@@ -65,8 +67,10 @@ def resolve_labels(
             raise ValueError(f"expected {n} labels (one per sample), got {out.numel()}")
     if out.numel() and (out.min() < 0 or out.max() >= num_classes):
         bad = out[(out < 0) | (out >= num_classes)][:5].tolist()
-        raise ValueError(f"labels must be in [0, {num_classes - 1}] for this model's "
-                         f"{num_classes} classes; found {bad}")
+        raise ValueError(
+            f"labels must be in [0, {num_classes - 1}] for this model's "
+            f"{num_classes} classes; found {bad}"
+        )
     return out
 
 
@@ -182,16 +186,16 @@ class Generator:
         out = torch.empty((idx.numel(), *self.image_shape), device=dev)
         use_bf16 = dev.type == "cuda"
         for lo in range(0, idx.numel(), bs):
-            z = self.latents(idx[lo:lo + bs], seed)  # (b, latent_dim)
+            z = self.latents(idx[lo : lo + bs], seed)  # (b, latent_dim)
             b = z.shape[0]
             pad = -b % ROW_ALIGN
             z = torch.cat([z, z.new_zeros(pad, z.shape[1])]) if pad else z
             yb = None
             if y is not None:
-                yb = y[lo:lo + bs]
+                yb = y[lo : lo + bs]
                 yb = torch.cat([yb, yb.new_zeros(pad)]) if pad else yb
             with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_bf16):
-                out[lo:lo + b] = g(z, yb)[:b].float()
+                out[lo : lo + b] = g(z, yb)[:b].float()
         return out
 
     def sample(
@@ -232,8 +236,10 @@ class Generator:
 
     def __repr__(self) -> str:
         c = self.config
-        return (f"Generator(arch={c.arch!r}, image_shape={c.image_shape}, "
-                f"num_classes={c.num_classes}, latent_dim={c.latent_dim}, device={self.device})")
+        return (
+            f"Generator(arch={c.arch!r}, image_shape={c.image_shape}, "
+            f"num_classes={c.num_classes}, latent_dim={c.latent_dim}, device={self.device})"
+        )
 
 
 def _copy_to(module: nn.Module, device: torch.device) -> nn.Module:
@@ -256,5 +262,4 @@ def load(
         >>> g = ganaug.load("fashion-mnist", device="cpu")  # doctest: +SKIP
     """
     mf = read_model_file(model)
-    return Generator(mf.config, mf.build_generator(), device=device, model_file=mf,
-                     compile=compile)
+    return Generator(mf.config, mf.build_generator(), device=device, model_file=mf, compile=compile)

@@ -61,7 +61,7 @@ def clean_state_dict(module: nn.Module) -> dict[str, torch.Tensor]:
     for key, value in module.state_dict().items():
         for prefix in _PREFIXES:
             while key.startswith(prefix):
-                key = key[len(prefix):]
+                key = key[len(prefix) :]
             key = key.replace("." + prefix, ".")
         out[key] = value.detach().to("cpu").contiguous()
     return out
@@ -112,11 +112,11 @@ def _canonical(blob: bytes) -> bytes:
     header (same length, so the data offsets stay valid) makes the file reproducible.
     """
     n = int.from_bytes(blob[:8], "little")
-    header = json.dumps(json.loads(blob[8:8 + n]), sort_keys=True, separators=(",", ":"))
+    header = json.dumps(json.loads(blob[8 : 8 + n]), sort_keys=True, separators=(",", ":"))
     raw = header.encode()
     if len(raw) > n:  # cannot happen for the same content; keep the original if it does
         return blob
-    return blob[:8] + raw + b" " * (n - len(raw)) + blob[8 + n:]
+    return blob[:8] + raw + b" " * (n - len(raw)) + blob[8 + n :]
 
 
 def resolve_model_path(model: str | os.PathLike | None) -> Path:
@@ -189,9 +189,10 @@ def read_model_file(path: str | os.PathLike | None) -> ModelFile:
         provenance = json.loads(metadata.get("provenance", "{}"))
     except (KeyError, json.JSONDecodeError, TypeError) as e:
         raise ValueError(f"{path} has a missing or malformed ganaug config: {e}") from e
-    gen = {k[len("generator."):]: v for k, v in tensors.items() if k.startswith("generator.")}
-    disc = {k[len("discriminator."):]: v for k, v in tensors.items()
-            if k.startswith("discriminator.")}
+    gen = {k[len("generator.") :]: v for k, v in tensors.items() if k.startswith("generator.")}
+    disc = {
+        k[len("discriminator.") :]: v for k, v in tensors.items() if k.startswith("discriminator.")
+    }
     if not gen:
         raise ValueError(f"{path} holds no generator.* tensors; found {sorted(tensors)[:5]}")
     return ModelFile(path, config, provenance, gen, disc)
@@ -202,8 +203,7 @@ def _load_state(module: nn.Module, state: dict[str, torch.Tensor], what: str, pa
         module.load_state_dict(state, strict=True)
     except RuntimeError as e:
         raise ValueError(
-            f"{path}: the {what} weights do not match the architecture its config describes "
-            f"({e})"
+            f"{path}: the {what} weights do not match the architecture its config describes ({e})"
         ) from e
 
 

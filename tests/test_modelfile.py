@@ -17,11 +17,17 @@ from .conftest import make_model_file
 
 def test_round_trip_gives_equal_outputs(tmp_path):
     torch.manual_seed(1)
-    cfg = ganaug.ModelConfig(arch="dcgan", image_shape=(1, 28, 28), num_classes=10,
-                             class_names=list("abcdefghij"))
+    cfg = ganaug.ModelConfig(
+        arch="dcgan", image_shape=(1, 28, 28), num_classes=10, class_names=list("abcdefghij")
+    )
     g, d = ganaug.create_generator(cfg).eval(), ganaug.create_discriminator(cfg).eval()
-    path = ganaug.save(tmp_path / "m.safetensors", config=cfg, generator=g, discriminator=d,
-                       provenance={"steps": 123, "seed": 7, "data_fingerprint": "abc"})
+    path = ganaug.save(
+        tmp_path / "m.safetensors",
+        config=cfg,
+        generator=g,
+        discriminator=d,
+        provenance={"steps": 123, "seed": 7, "data_fingerprint": "abc"},
+    )
     mf = read_model_file(path)
     assert mf.config == cfg
     assert mf.provenance["steps"] == 123
@@ -89,8 +95,11 @@ def test_corrupt_header(tmp_path, cond_model_path):
 def test_foreign_safetensors_file(tmp_path):
     path = tmp_path / "foreign.safetensors"
     save_file({"weight": torch.zeros(3)}, str(path), metadata={"format": "pt"})
-    with pytest.raises(ValueError, match=r"not a ganaug model: expected metadata format="
-                                         r"'ganaug-model', found 'pt'"):
+    with pytest.raises(
+        ValueError,
+        match=r"not a ganaug model: expected metadata format="
+        r"'ganaug-model', found 'pt'",
+    ):
         ganaug.load(path)
 
 
@@ -116,9 +125,16 @@ def test_unknown_arch_in_file(tmp_path, cond_model_path):
     mf = read_model_file(cond_model_path)
     meta_cfg = mf.config.to_dict() | {"arch": "biggan"}
     path = tmp_path / "arch.safetensors"
-    save_file({f"generator.{k}": v for k, v in mf.generator_state.items()}, str(path),
-              metadata={"format": "ganaug-model", "format_version": "1",
-                        "config": json.dumps(meta_cfg), "provenance": "{}"})
+    save_file(
+        {f"generator.{k}": v for k, v in mf.generator_state.items()},
+        str(path),
+        metadata={
+            "format": "ganaug-model",
+            "format_version": "1",
+            "config": json.dumps(meta_cfg),
+            "provenance": "{}",
+        },
+    )
     with pytest.raises(ValueError, match="unknown architecture 'biggan'"):
         ganaug.load(path)
 
@@ -128,9 +144,16 @@ def test_weights_not_matching_config(tmp_path):
     mf = read_model_file(small)
     path = tmp_path / "b.safetensors"
     cfg = mf.config.to_dict() | {"arch_args": {"g_width": 64}}
-    save_file({f"generator.{k}": v for k, v in mf.generator_state.items()}, str(path),
-              metadata={"format": "ganaug-model", "format_version": "1",
-                        "config": json.dumps(cfg), "provenance": "{}"})
+    save_file(
+        {f"generator.{k}": v for k, v in mf.generator_state.items()},
+        str(path),
+        metadata={
+            "format": "ganaug-model",
+            "format_version": "1",
+            "config": json.dumps(cfg),
+            "provenance": "{}",
+        },
+    )
     with pytest.raises(ValueError, match="do not match the architecture"):
         ganaug.load(path)
 

@@ -20,8 +20,9 @@ def test_registry_lists_both_families():
 @pytest.mark.parametrize("num_classes", [0, 10])
 def test_shapes_finite_and_every_param_gets_grad(arch, shape, num_classes):
     torch.manual_seed(0)
-    cfg = ModelConfig(arch=arch, image_shape=shape, num_classes=num_classes,
-                      arch_args={"spectral_norm": True})
+    cfg = ModelConfig(
+        arch=arch, image_shape=shape, num_classes=num_classes, arch_args={"spectral_norm": True}
+    )
     g, d = create_generator(cfg), create_discriminator(cfg)
     z = torch.randn(4, cfg.latent_dim)
     y = torch.randint(0, num_classes, (4,)) if num_classes else None
@@ -63,8 +64,13 @@ def test_conditional_model_requires_labels():
 
 
 def test_config_round_trip_and_class_names():
-    cfg = ModelConfig(arch="dcgan", image_shape=(3, 32, 32), num_classes=2,
-                      class_names=["cat", "dog"], arch_args={"g_width": 32})
+    cfg = ModelConfig(
+        arch="dcgan",
+        image_shape=(3, 32, 32),
+        num_classes=2,
+        class_names=["cat", "dog"],
+        arch_args={"g_width": 32},
+    )
     again = ModelConfig.from_dict(cfg.to_dict())
     assert again == cfg
     with pytest.raises(ValueError, match="expected 2 class names, got 1"):

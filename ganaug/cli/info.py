@@ -12,9 +12,13 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="show a model file's config, parameter counts and provenance",
         description="Show a model file's architecture config, parameter counts and provenance.",
     )
-    p.add_argument("model", nargs="?", default=None,
-                   help="a .safetensors model file or a bundled model name "
-                        "(default: the bundled fashion-mnist model)")
+    p.add_argument(
+        "model",
+        nargs="?",
+        default=None,
+        help="a .safetensors model file or a bundled model name "
+        "(default: the bundled fashion-mnist model)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     return p
 
@@ -43,8 +47,10 @@ def run(args: argparse.Namespace) -> int:
     kind = "unconditional" if not cfg.num_classes else f"{cfg.num_classes} classes"
     print(f"classes      {kind}" + (f": {', '.join(cfg.class_names)}" if cfg.num_classes else ""))
     print(f"normalize    mean={cfg.normalization['mean']} std={cfg.normalization['std']}")
-    print(f"parameters   generator {info['generator_params']:,}, "
-          f"discriminator {info['discriminator_params']:,}")
+    print(
+        f"parameters   generator {info['generator_params']:,}, "
+        f"discriminator {info['discriminator_params']:,}"
+    )
     for key, value in sorted(mf.provenance.items()):
         print(f"provenance   {key}: {value}")
     return 0

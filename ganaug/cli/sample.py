@@ -25,16 +25,27 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="write a PNG grid of samples from a model",
         description="Sample images from a model file and write them as one PNG grid.",
     )
-    p.add_argument("model", nargs="?", default=None,
-                   help="a .safetensors model file or bundled name (default: fashion-mnist)")
+    p.add_argument(
+        "model",
+        nargs="?",
+        default=None,
+        help="a .safetensors model file or bundled name (default: fashion-mnist)",
+    )
     p.add_argument("--n", type=int, default=64, help="number of samples (default 64)")
     p.add_argument("--out", default="grid.png", help="output PNG path (default grid.png)")
-    p.add_argument("--labels", default=None,
-                   help="'uniform' (default for conditional models), 'balanced' (class = index "
-                        "mod K), one class index, or a comma list of n class indices")
+    p.add_argument(
+        "--labels",
+        default=None,
+        help="'uniform' (default for conditional models), 'balanced' (class = index "
+        "mod K), one class index, or a comma list of n class indices",
+    )
     p.add_argument("--seed", type=int, default=0, help="sample stream seed (default 0)")
-    p.add_argument("--nrow", type=int, default=None,
-                   help="images per grid row (default: the number of classes, or 8)")
+    p.add_argument(
+        "--nrow",
+        type=int,
+        default=None,
+        help="images per grid row (default: the number of classes, or 8)",
+    )
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
     return p
 

@@ -1,4 +1,4 @@
-"""A small architecture registry: ``@register_arch("name")`` fills a dict, factories build from it."""
+"""A small architecture registry: ``@register_arch`` fills a dict, factories build from it."""
 
 from __future__ import annotations
 
@@ -53,7 +53,9 @@ class ModelConfig:
         if self.latent_dim < 1:
             raise ValueError(f"expected latent_dim >= 1, got {self.latent_dim}")
         if self.num_classes < 0:
-            raise ValueError(f"expected num_classes >= 0 (0 = unconditional), got {self.num_classes}")
+            raise ValueError(
+                f"expected num_classes >= 0 (0 = unconditional), got {self.num_classes}"
+            )
         if not self.class_names:
             self.class_names = [str(k) for k in range(self.num_classes)]
         if len(self.class_names) != self.num_classes:
@@ -73,7 +75,9 @@ class ModelConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(d) - known
         if unknown:
-            raise ValueError(f"unknown model config keys {sorted(unknown)}; expected {sorted(known)}")
+            raise ValueError(
+                f"unknown model config keys {sorted(unknown)}; expected {sorted(known)}"
+            )
         return cls(**d)
 
 

@@ -26,8 +26,15 @@ def plan(height: int, width: int) -> tuple[int, int, int]:
 
 
 class DCGANGenerator(nn.Module):
-    def __init__(self, *, latent_dim: int, image_shape: tuple[int, int, int], num_classes: int,
-                 width: int = 64, embed_dim: int = 50) -> None:
+    def __init__(
+        self,
+        *,
+        latent_dim: int,
+        image_shape: tuple[int, int, int],
+        num_classes: int,
+        width: int = 64,
+        embed_dim: int = 50,
+    ) -> None:
         super().__init__()
         c, self.height, self.width = image_shape
         n_up, self.h0, self.w0 = plan(self.height, self.width)
@@ -41,8 +48,11 @@ class DCGANGenerator(nn.Module):
         blocks: list[nn.Module] = []
         ch = self.ch0
         for _ in range(n_up - 1):
-            blocks += [nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=False),
-                       nn.BatchNorm2d(ch // 2), nn.ReLU(inplace=True)]
+            blocks += [
+                nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=False),
+                nn.BatchNorm2d(ch // 2),
+                nn.ReLU(inplace=True),
+            ]
             ch //= 2
         blocks += [nn.ConvTranspose2d(ch, c, 4, 2, 1), nn.Tanh()]
         self.blocks = nn.Sequential(*blocks)
@@ -52,20 +62,28 @@ class DCGANGenerator(nn.Module):
         x = self.blocks(h)  # (B, C, h0 * 2**n, w0 * 2**n), at least (H, W)
         top = (x.shape[2] - self.height) // 2
         left = (x.shape[3] - self.width) // 2
-        return x[:, :, top:top + self.height, left:left + self.width]
+        return x[:, :, top : top + self.height, left : left + self.width]
 
 
 class DCGANDiscriminator(nn.Module):
-    def __init__(self, *, image_shape: tuple[int, int, int], num_classes: int, width: int = 64,
-                 spectral_norm: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        image_shape: tuple[int, int, int],
+        num_classes: int,
+        width: int = 64,
+        spectral_norm: bool = False,
+    ) -> None:
         super().__init__()
         c, h, w = image_shape
         n_down, _, _ = plan(h, w)
         layers: list[nn.Module] = []
         prev, ch = c, width
         for _ in range(n_down):
-            layers += [maybe_sn(nn.Conv2d(prev, ch, 4, 2, 1), spectral_norm),
-                       nn.LeakyReLU(0.2, inplace=True)]
+            layers += [
+                maybe_sn(nn.Conv2d(prev, ch, 4, 2, 1), spectral_norm),
+                nn.LeakyReLU(0.2, inplace=True),
+            ]
             prev, ch = ch, ch * 2
             h, w = h // 2, w // 2  # k=4, s=2, p=1 halves (floor) each side
         self.body = nn.Sequential(*layers)
@@ -80,13 +98,20 @@ class DCGAN:
     @staticmethod
     def generator(cfg: ModelConfig) -> nn.Module:
         a = cfg.arch_args
-        return DCGANGenerator(latent_dim=cfg.latent_dim, image_shape=cfg.image_shape,
-                              num_classes=cfg.num_classes, width=int(a.get("g_width", 64)),
-                              embed_dim=int(a.get("embed_dim", 50)))
+        return DCGANGenerator(
+            latent_dim=cfg.latent_dim,
+            image_shape=cfg.image_shape,
+            num_classes=cfg.num_classes,
+            width=int(a.get("g_width", 64)),
+            embed_dim=int(a.get("embed_dim", 50)),
+        )
 
     @staticmethod
     def discriminator(cfg: ModelConfig) -> nn.Module:
         a = cfg.arch_args
-        return DCGANDiscriminator(image_shape=cfg.image_shape, num_classes=cfg.num_classes,
-                                  width=int(a.get("d_width", 64)),
-                                  spectral_norm=bool(a.get("spectral_norm", False)))
+        return DCGANDiscriminator(
+            image_shape=cfg.image_shape,
+            num_classes=cfg.num_classes,
+            width=int(a.get("d_width", 64)),
+            spectral_norm=bool(a.get("spectral_norm", False)),
+        )

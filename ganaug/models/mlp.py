@@ -1,4 +1,4 @@
-"""The classic MLP GAN: G z(100) -> 256 -> 512 -> 1024 -> C*H*W, D C*H*W -> 1024 -> 512 -> 256 -> 1."""
+"""The classic MLP GAN: G z(100)-256-512-1024-C*H*W, D C*H*W-1024-512-256-1."""
 
 from __future__ import annotations
 
@@ -12,8 +12,15 @@ from ._registry import ModelConfig, register_arch
 
 
 class MLPGenerator(nn.Module):
-    def __init__(self, *, latent_dim: int, image_shape: tuple[int, int, int], num_classes: int,
-                 hidden: tuple[int, ...] = (256, 512, 1024), embed_dim: int = 50) -> None:
+    def __init__(
+        self,
+        *,
+        latent_dim: int,
+        image_shape: tuple[int, int, int],
+        num_classes: int,
+        hidden: tuple[int, ...] = (256, 512, 1024),
+        embed_dim: int = 50,
+    ) -> None:
         super().__init__()
         self.image_shape = tuple(image_shape)
         self.cond = LabelConcat(num_classes, embed_dim)
@@ -30,8 +37,14 @@ class MLPGenerator(nn.Module):
 
 
 class MLPDiscriminator(nn.Module):
-    def __init__(self, *, image_shape: tuple[int, int, int], num_classes: int,
-                 hidden: tuple[int, ...] = (1024, 512, 256), spectral_norm: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        image_shape: tuple[int, int, int],
+        num_classes: int,
+        hidden: tuple[int, ...] = (1024, 512, 256),
+        spectral_norm: bool = False,
+    ) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         prev = math.prod(image_shape)
@@ -50,14 +63,20 @@ class MLP:
     @staticmethod
     def generator(cfg: ModelConfig) -> nn.Module:
         a = cfg.arch_args
-        return MLPGenerator(latent_dim=cfg.latent_dim, image_shape=cfg.image_shape,
-                            num_classes=cfg.num_classes,
-                            hidden=tuple(a.get("g_hidden", (256, 512, 1024))),
-                            embed_dim=int(a.get("embed_dim", 50)))
+        return MLPGenerator(
+            latent_dim=cfg.latent_dim,
+            image_shape=cfg.image_shape,
+            num_classes=cfg.num_classes,
+            hidden=tuple(a.get("g_hidden", (256, 512, 1024))),
+            embed_dim=int(a.get("embed_dim", 50)),
+        )
 
     @staticmethod
     def discriminator(cfg: ModelConfig) -> nn.Module:
         a = cfg.arch_args
-        return MLPDiscriminator(image_shape=cfg.image_shape, num_classes=cfg.num_classes,
-                                hidden=tuple(a.get("d_hidden", (1024, 512, 256))),
-                                spectral_norm=bool(a.get("spectral_norm", False)))
+        return MLPDiscriminator(
+            image_shape=cfg.image_shape,
+            num_classes=cfg.num_classes,
+            hidden=tuple(a.get("d_hidden", (1024, 512, 256))),
+            spectral_norm=bool(a.get("spectral_norm", False)),
+        )
