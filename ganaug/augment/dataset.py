@@ -1,0 +1,302 @@
+"""``GANAugmented``: a real dataset followed by synthetic items from a SampleSource.
+
+Per-index access is the CPU / DataLoader-worker path (DESIGN.md, "Where work runs"): synthetic
+items are generated in aligned blocks (block b = items ``[b*B, (b+1)*B)``, one
+``source.sample(B, labels=..., seed=seed, start=b*B)`` call) and kept in an LRU cache, so neither
+sequential nor shuffled access calls the generator once per item.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import torch
+from torchvision.datasets.vision import StandardTransform, VisionDataset
+
+from .. import _rng
+from ..data import image_to_uint8_chw
+from ._forms import detect_form, to_form
+from .sampling import layout_labels, proportional_counts, resolve_sampling_strategy
+
+__all__ = ["GANAugmented", "worker_init_fn"]
+
+_DEFAULT: Any = object()  # "reuse the wrapped dataset's transform"
+_LABEL_MODES = ("balanced", "match", "uniform")
+
+
+def worker_init_fn(worker_id: int) -> None:
+    """DataLoader ``worker_init_fn``: one intra-op thread per worker (no oversubscription).
+
+    ``GANAugmented`` also does this lazily on its first access inside a worker.
+    """
+    torch.set_num_threads(1)
+
+
+class GANAugmented(VisionDataset):
+    """A dataset of ``len(dataset)`` real items followed by synthetic items from ``source``.
+
+    Synthetic item j (index ``len(dataset) + j``) and its label are a pure function of
+    ``(seed, j)``: the same whatever the access order, batch size or DataLoader worker count.
+
+    Args:
+        dataset: the real dataset, items ``(image, target)``.
+        source: a SampleSource (``ganaug.load(...)``, ``ganaug.H5Dataset``, ...).
+        ratio: synthetic items per real item (>= 0).
+        n_synthetic: number of synthetic items (>= 0).
+        sampling_strategy: balance classes with imbalanced-learn's meanings ("auto",
+            "not majority", "minority", "not minority", "all", {class: total}, callable); see
+            :mod:`ganaug.augment.sampling`. Exactly one of ratio / n_synthetic / this.
+        labels: classes of ratio / n_synthetic items: "balanced" (equal counts, default),
+            "match" (the real class proportions) or "uniform" (random per index). Must stay
+            None for an unconditional source (its items get target -1).
+        seed: the synthetic stream.
+        transform, target_transform, transforms: default to the wrapped dataset's; applied to
+            real and synthetic items alike. Synthetic images are handed over in the raw form
+            of the real ones (PIL, uint8 CHW tensor or HWC array).
+        block_size: items per generator call (a multiple of 64 keeps blocks aligned).
+        cache_bytes: memory for cached uint8 blocks, per process (at least 2 blocks).
+        device: where blocks are generated; "cpu" inside DataLoader workers.
+
+    Example:
+        >>> real = ganaug.data.fashion_mnist(train=True, transform=v2.ToImage())  # doctest: +SKIP
+        >>> ds = GANAugmented(real, ganaug.load("fashion-mnist"), ratio=0.5)  # doctest: +SKIP
+        >>> loader = DataLoader(ds, batch_size=256, shuffle=True, num_workers=2)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        dataset: Any,
+        source: Any,
+        *,
+        ratio: float | None = None,
+        n_synthetic: int | None = None,
+        sampling_strategy: str
+        | Mapping[int, int]
+        | Callable[[Any], Mapping[int, int]]
+        | None = None,
+        labels: str | None = None,
+        seed: int = 0,
+        transform: Callable[[Any], Any] | None = _DEFAULT,
+        target_transform: Callable[[Any], Any] | None = _DEFAULT,
+        transforms: Callable[[Any, Any], Any] | None = _DEFAULT,
+        block_size: int = 256,
+        cache_bytes: int = 256 << 20,
+        device: str | torch.device = "cpu",
+    ) -> None:
+        chosen = [
+            k
+            for k, v in (
+                ("ratio", ratio),
+                ("n_synthetic", n_synthetic),
+                ("sampling_strategy", sampling_strategy),
+            )
+            if v is not None
+        ]
+        if len(chosen) != 1:
+            raise ValueError(
+                f"expected exactly one of ratio, n_synthetic, sampling_strategy; "
+                f"got {chosen or 'none'}"
+            )
+        if ratio is not None and not ratio >= 0:
+            raise ValueError(f"expected ratio >= 0 (synthetic items per real item), got {ratio}")
+        if n_synthetic is not None and n_synthetic < 0:
+            raise ValueError(f"expected n_synthetic >= 0, got {n_synthetic}")
+        if block_size <= 0:
+            raise ValueError(f"expected block_size > 0, got {block_size}")
+        conditional = source.num_classes > 0
+        if not conditional and (labels is not None or sampling_strategy is not None):
+            raise ValueError(
+                "labels / sampling_strategy were given but the source is "
+                "unconditional (num_classes=0): it cannot make chosen classes"
+            )
+        if labels is not None and labels not in _LABEL_MODES:
+            raise ValueError(f"expected labels one of {_LABEL_MODES} or None, got {labels!r}")
+
+        self.dataset, self.source, self.seed = dataset, source, int(seed)
+        self.block_size, self.device = int(block_size), torch.device(device)
+        self.labels = (labels or "balanced") if conditional else None
+        self.sampling_strategy = sampling_strategy
+        self._raw = _raw_view(dataset)
+        self._real_labels: torch.Tensor | None = None
+        self._setup_transforms(dataset, transform, target_transform, transforms)
+        self._probe_real()  # raw image form, shape and class checks
+        n = int(n_synthetic) if n_synthetic is not None else 0
+        if ratio is not None:
+            n = int(round(ratio * len(dataset)))
+        self.synthetic_targets = self._layout(n)  # (n_synthetic,) int64, -1 if unconditional
+        row_bytes = math.prod(source.image_shape)
+        self._capacity = max(2, cache_bytes // max(1, row_bytes * self.block_size))
+        self._cache: OrderedDict[int, torch.Tensor] = OrderedDict()
+        self._in_worker_setup = False
+
+    # ---- construction helpers -------------------------------------------------------------
+    def _setup_transforms(
+        self, dataset: Any, transform: Any, target_transform: Any, transforms: Any
+    ) -> None:
+        inner = getattr(dataset, "transforms", None)
+        joint = inner if inner is not None and not isinstance(inner, StandardTransform) else None
+        if transforms is _DEFAULT:
+            transforms = joint if transform is _DEFAULT and target_transform is _DEFAULT else None
+        if transform is _DEFAULT:
+            transform = None if joint is not None else getattr(dataset, "transform", None)
+        if target_transform is _DEFAULT:
+            target_transform = (
+                None if joint is not None else getattr(dataset, "target_transform", None)
+            )
+        super().__init__(
+            root=None, transforms=transforms, transform=transform, target_transform=target_transform
+        )
+
+    def _probe_real(self) -> None:
+        if len(self.dataset) == 0:
+            raise ValueError("expected a non-empty real dataset, got 0 items")
+        img, target = self._raw[0]
+        self._form = detect_form(img)
+        self._target_is_tensor = isinstance(target, torch.Tensor)
+        shape = tuple(image_to_uint8_chw(img).shape)
+        if shape != tuple(self.source.image_shape):
+            raise ValueError(
+                f"the dataset's images have shape {shape} (C, H, W) but the source "
+                f"makes {tuple(self.source.image_shape)}"
+            )
+        k = self.source.num_classes
+        if k == 0:
+            return
+        classes = getattr(self.dataset, "classes", None)
+        n_data = len(classes) if classes is not None else int(self.real_labels().max()) + 1
+        if (n_data != k) if classes is not None else (n_data > k):
+            raise ValueError(f"the dataset has {n_data} classes but the source makes {k}")
+
+    def _layout(self, n: int) -> torch.Tensor:
+        k = self.source.num_classes
+        if self.sampling_strategy is not None:
+            per_class = resolve_sampling_strategy(
+                self.sampling_strategy, self.real_labels(), num_classes=k
+            )
+            return layout_labels(per_class, self.seed)
+        if k == 0:
+            return torch.full((n,), -1, dtype=torch.int64)
+        if self.labels == "uniform":
+            return _rng.randint(torch.arange(n), self.seed, k)
+        weights = (
+            torch.bincount(self.real_labels(), minlength=k)
+            if self.labels == "match"
+            else torch.ones(k)
+        )
+        return layout_labels(proportional_counts(n, weights), self.seed)
+
+    def real_labels(self) -> torch.Tensor:
+        """(len(dataset),) int64 real labels: ``dataset.targets`` or read once."""
+        if self._real_labels is None:
+            targets = getattr(self.dataset, "targets", None)
+            if targets is None:
+                targets = [int(self._raw[i][1]) for i in range(len(self.dataset))]
+            self._real_labels = torch.as_tensor(targets, dtype=torch.int64).reshape(-1).clone()
+        return self._real_labels
+
+    # ---- Dataset protocol -----------------------------------------------------------------
+    @property
+    def n_real(self) -> int:
+        return len(self.dataset)
+
+    @property
+    def n_synthetic(self) -> int:
+        return int(self.synthetic_targets.numel())
+
+    def __len__(self) -> int:
+        return self.n_real + self.n_synthetic
+
+    def is_synthetic(self, index: int) -> bool:
+        """Whether item ``index`` is synthetic (index >= the number of real items)."""
+        return self._check_index(index) >= self.n_real
+
+    def __getitem__(self, index: int) -> tuple[Any, Any]:
+        i = self._check_index(index)
+        if i < self.n_real:
+            img, target = self._raw[i]
+        else:
+            j = i - self.n_real
+            b, off = divmod(j, self.block_size)
+            img = to_form(self._block(b)[off], self._form)
+            target = int(self.synthetic_targets[j])
+            target = torch.tensor(target) if self._target_is_tensor else target
+        if self.transforms is not None:
+            img, target = self.transforms(img, target)
+        return img, target
+
+    def _check_index(self, index: int) -> int:
+        i = int(index)
+        if not 0 <= i < len(self):
+            raise IndexError(f"index {index} out of range for {len(self)} items")
+        return i
+
+    def _block(self, b: int) -> torch.Tensor:
+        """uint8 (n_b, C, H, W) CPU images of block b (items [b*B, min((b+1)*B, n)))."""
+        if b in self._cache:
+            self._cache.move_to_end(b)
+            return self._cache[b]
+        self._worker_setup()
+        lo = b * self.block_size
+        hi = min(lo + self.block_size, self.n_synthetic)
+        labels = self.synthetic_targets[lo:hi] if self.source.num_classes else None
+        images, _ = self.source.sample(
+            hi - lo,
+            labels=labels,
+            seed=self.seed,
+            start=lo,
+            batch_size=self.block_size,
+            device=self.device,
+            output="uint8",
+        )
+        images = images.to("cpu")
+        self._cache[b] = images
+        while len(self._cache) > self._capacity:
+            self._cache.popitem(last=False)
+        return images
+
+    def _worker_setup(self) -> None:
+        if self._in_worker_setup or torch.utils.data.get_worker_info() is None:
+            return
+        if self.device.type != "cpu":
+            raise RuntimeError(
+                f"GANAugmented generates on {self.device} but is being read in a DataLoader "
+                f"worker: CUDA cannot be used in forked workers. Use device='cpu' (the default) "
+                f"with num_workers > 0, num_workers=0, or ganaug.SyntheticMixer for GPU batches"
+            )
+        torch.set_num_threads(1)  # workers share the cores: one thread each
+        self._in_worker_setup = True
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_cache"] = OrderedDict()  # blocks are cheap to regenerate, costly to pickle
+        state["_in_worker_setup"] = False
+        return state
+
+    def extra_repr(self) -> str:
+        how = (
+            f"sampling_strategy={self.sampling_strategy!r}"
+            if self.sampling_strategy is not None
+            else f"labels={self.labels}"
+        )
+        return "\n".join(
+            [
+                f"Real: {self.n_real} ({type(self.dataset).__name__})",
+                f"Synthetic: {self.n_synthetic} ({how}, seed={self.seed})",
+                f"Source: {self.source!r}",
+            ]
+        )
+
+
+def _raw_view(dataset: Any) -> Any:
+    """A shallow copy of ``dataset`` with its transforms off (items in their raw form)."""
+    if not any(hasattr(dataset, a) for a in ("transform", "target_transform", "transforms")):
+        return dataset
+    raw = copy.copy(dataset)
+    for attr in ("transform", "target_transform", "transforms"):
+        if hasattr(raw, attr):
+            setattr(raw, attr, None)
+    return raw
