@@ -1,0 +1,181 @@
+"""Segment files for a resumable export, written by a thread so generation never waits on I/O.
+
+A segment holds rows ``[a, b)`` of an export as a small HDF5 file ``seg-A-B.h5`` with the same
+chunking and compression as the final file, so joining segments copies compressed chunks as
+they are. Each is written under ``.tmp``, fsynced and renamed: it is whole or absent.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .h5dataset import open_h5
+
+__all__ = ["SegmentWriter", "create_datasets", "fsync_path", "list_segments"]
+
+_SEGMENT = re.compile(r"^seg-(\d{12})-(\d{12})\.h5$")
+
+
+def fsync_path(path: Path) -> None:
+    """Flush a file's (or a directory's) data to disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def create_datasets(
+    f: Any, rows: int, hwc: tuple[int, ...], chunk_rows: int, compression: str, gzip_level: int
+) -> None:
+    """``/images (rows, H, W, C)`` uint8 chunked along rows, ``/labels`` and ``/seeds`` int64."""
+    filters: dict[str, Any] = {}
+    if compression == "gzip":
+        filters = {"compression": "gzip", "compression_opts": gzip_level}
+    elif compression == "lzf":
+        filters = {"compression": "lzf"}
+    # maxshape=None along rows lets a chunk be taller than a short (last) segment
+    f.create_dataset(
+        "images",
+        shape=(rows, *hwc),
+        maxshape=(None, *hwc),
+        dtype=np.uint8,
+        chunks=(chunk_rows, *hwc),
+        track_times=False,
+        **filters,
+    )
+    for name in ("labels", "seeds"):
+        f.create_dataset(name, shape=(rows,), dtype=np.int64, track_times=False)
+
+
+def list_segments(work: Path, start: int) -> list[tuple[int, int, Path]]:
+    """The finished segments in ``work`` as ``(a, b, path)``, checked to tile ``[start, b)``."""
+    for leftover in work.glob("*.tmp"):
+        leftover.unlink(missing_ok=True)  # a write the last run did not finish
+    found = []
+    for p in work.iterdir():
+        m = _SEGMENT.match(p.name)
+        if m:
+            found.append((int(m.group(1)), int(m.group(2)), p))
+    found.sort()
+    expect = start
+    for a, b, p in found:
+        if a != expect:
+            raise ValueError(
+                f"{work}: segment {p.name} starts at row {a}, expected {expect}; "
+                f"the folder was changed by hand, remove it to start over"
+            )
+        try:
+            with open_h5(p) as f:
+                rows = (len(f["images"]), len(f["labels"]), len(f["seeds"]))
+        except (ValueError, KeyError, OSError) as e:
+            raise ValueError(
+                f"{p} (a segment of the unfinished export in {work}) is unreadable "
+                f"({e}); delete it and run the same command again"
+            ) from None
+        if rows != (b - a,) * 3:
+            raise ValueError(
+                f"{p} should hold {b - a} rows, found {rows}; delete it and run "
+                f"the same command again"
+            )
+        expect = b
+    return found
+
+
+class SegmentWriter(threading.Thread):
+    """Writes ``put`` batches as segment files in ``work``; errors surface in the caller.
+
+    Args:
+        work: the export's working folder.
+        hwc: image shape (H, W, C).
+        chunk_rows, compression, gzip_level: the final file's storage settings.
+        done: first row not yet written (for the error message on failure).
+        on_write: called with the row count after each segment lands (progress bar).
+    """
+
+    def __init__(
+        self,
+        work: Path,
+        *,
+        hwc: tuple[int, ...],
+        chunk_rows: int,
+        compression: str,
+        gzip_level: int,
+        done: int,
+        on_write: Callable[[int], Any],
+    ) -> None:
+        super().__init__(name="ganaug-export-writer", daemon=True)
+        self.work, self.hwc, self.chunk_rows = work, hwc, chunk_rows
+        self.compression, self.gzip_level = compression, gzip_level
+        self.done, self.on_write = done, on_write
+        self.error: BaseException | None = None
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=2)  # bounds memory to ~3 batches
+
+    def put(self, start: int, images: np.ndarray, labels: np.ndarray, seeds: np.ndarray) -> None:
+        """Queue one batch (blocks while the writer is two batches behind)."""
+        while True:
+            self._raise_if_failed()
+            try:
+                self._queue.put((start, images, labels, seeds), timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    def finish(self) -> None:
+        """Wait for queued batches to land; re-raise a write error."""
+        while self.is_alive():
+            try:
+                self._queue.put(None, timeout=0.2)
+                break
+            except queue.Full:
+                continue
+        self.join()
+        self._raise_if_failed()
+
+    def _raise_if_failed(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+    def run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            if self.error is None:
+                try:
+                    self._write(*item)
+                except BaseException as e:  # handed to the generating thread
+                    self.error = e
+
+    def _write(self, start: int, images: np.ndarray, labels: np.ndarray, seeds: np.ndarray) -> None:
+        stop = start + len(images)
+        final = self.work / f"seg-{start:012d}-{stop:012d}.h5"
+        tmp = final.with_name(final.name + ".tmp")
+        try:
+            with open_h5(tmp, "w") as f:
+                create_datasets(
+                    f, len(images), self.hwc, self.chunk_rows, self.compression, self.gzip_level
+                )
+                f["images"][...] = images
+                f["labels"][...] = labels
+                f["seeds"][...] = seeds
+            fsync_path(tmp)
+            os.replace(tmp, final)
+        except OSError as e:
+            tmp.unlink(missing_ok=True)
+            raise OSError(
+                e.errno,
+                f"could not write rows {start}..{stop - 1} to {tmp} ({e}); the rows "
+                f"before {self.done} are finished and kept in {self.work}: free disk space "
+                f"and run the same command again to continue",
+            ) from e
+        self.done = stop
+        self.on_write(stop - start)
