@@ -2,12 +2,16 @@
 
 from ._version import __version__
 from .engine import Generator, load, to_uint8
+from .export import export
+from .h5dataset import H5Dataset
 from .modelfile import read_model_file, save
 from .models import ModelConfig, create_discriminator, create_generator, list_archs
 
 __all__ = [
     "__version__",
     "Generator",
+    "H5Dataset",
+    "export",
     "ModelConfig",
     "create_discriminator",
     "create_generator",

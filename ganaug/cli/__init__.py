@@ -10,7 +10,7 @@ import argparse
 import importlib
 import sys
 
-COMMANDS = ("info", "sample")
+COMMANDS = ("info", "sample", "export")
 
 
 def build_parser() -> argparse.ArgumentParser:
