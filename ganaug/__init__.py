@@ -1,6 +1,7 @@
 """ganaug: turn a trained, optionally class-conditional GAN into extra training data for PyTorch."""
 
 from ._version import __version__
+from .augment import GANAugmented, SyntheticMixer, SyntheticReplace, mix
 from .engine import Generator, load, to_uint8
 from .export import export
 from .h5dataset import H5Dataset
@@ -9,6 +10,10 @@ from .models import ModelConfig, create_discriminator, create_generator, list_ar
 
 __all__ = [
     "__version__",
+    "GANAugmented",
+    "SyntheticMixer",
+    "SyntheticReplace",
+    "mix",
     "Generator",
     "H5Dataset",
     "export",
