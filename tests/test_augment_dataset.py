@@ -107,6 +107,31 @@ def test_blocks_not_one_call_per_item(fmnist_test, gen):
     assert src.calls == 4  # shuffled access: each aligned block generated once
 
 
+def test_lru_cache_when_the_images_do_not_fit(fmnist_test, gen):
+    src = CountingSource(gen)
+    ds = GANAugmented(fmnist_test, src, n_synthetic=300, block_size=64, cache_bytes=0)
+    synthetic_items(ds)
+    assert src.calls == 5  # sequential access: one call per block, 2 blocks kept
+    synthetic_items(ds, [299, 298, 0])
+    assert src.calls == 6
+
+
+def test_workers_fill_one_shared_buffer(fmnist_test, gen):
+    src = CountingSource(gen)
+    ds = GANAugmented(fmnist_test, src, n_synthetic=256, block_size=64, transform=v2.PILToTensor())
+    dl = DataLoader(
+        Subset(ds, range(10000, 10256)),
+        batch_size=32,
+        shuffle=True,
+        num_workers=2,
+        generator=torch.Generator().manual_seed(0),
+    )
+    from_workers = torch.cat([x for x, _ in dl])
+    assert from_workers.shape == (256, 1, 28, 28)
+    synthetic_items(ds)  # the main process reads the blocks the workers generated
+    assert src.calls == 0
+
+
 def test_same_form_as_real_rows(fmnist_test, gen):
     pil = GANAugmented(fmnist_test, gen, n_synthetic=2)
     img, target = pil[len(pil) - 1]
@@ -121,6 +146,9 @@ def test_same_form_as_real_rows(fmnist_test, gen):
     (r, ry), (s, sy) = ds[0], ds[len(ds) - 1]
     assert type(s) is type(r) and s.dtype == r.dtype == torch.float32 and s.shape == r.shape
     assert ry >= 100 and sy == int(ds.synthetic_targets[-1]) + 100
+    split = GANAugmented(Subset(real_t, range(50, 150)), gen, sampling_strategy="minority")
+    assert split.transform is to_float and torch.equal(split[0][0], real_t[50][0])
+    assert split[len(split) - 1][0].dtype == torch.float32  # through the base's transform
     own = GANAugmented(real_t, gen, n_synthetic=2, transform=None, target_transform=None)
     assert isinstance(own[len(own) - 1][0], PIL.Image.Image)
     hwc = GANAugmented(Imbalanced(fmnist_test, [5] * 10), gen, n_synthetic=3)

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
+from torch.utils.data import Subset
 from torchvision.datasets.vision import StandardTransform, VisionDataset
 
 from .. import _rng
@@ -58,7 +59,10 @@ class GANAugmented(VisionDataset):
             real and synthetic items alike. Synthetic images are handed over in the raw form
             of the real ones (PIL, uint8 CHW tensor or HWC array).
         block_size: items per generator call (a multiple of 64 keeps blocks aligned).
-        cache_bytes: memory for cached uint8 blocks, per process (at least 2 blocks).
+        cache_bytes: memory for generated uint8 images. When all synthetic images fit, they
+            go to one shared-memory buffer that every DataLoader worker fills and reads (each
+            block generated once, kept across epochs); else each process keeps an LRU cache
+            of blocks (at least 2).
         device: where blocks are generated; "cpu" inside DataLoader workers.
 
     Example:
@@ -131,21 +135,24 @@ class GANAugmented(VisionDataset):
         row_bytes = math.prod(source.image_shape)
         self._capacity = max(2, cache_bytes // max(1, row_bytes * self.block_size))
         self._cache: OrderedDict[int, torch.Tensor] = OrderedDict()
+        self._store, self._ready = _shared_store(
+            self.n_synthetic, source.image_shape, self.block_size, cache_bytes
+        )
         self._in_worker_setup = False
 
     # ---- construction helpers -------------------------------------------------------------
     def _setup_transforms(
         self, dataset: Any, transform: Any, target_transform: Any, transforms: Any
     ) -> None:
-        inner = getattr(dataset, "transforms", None)
+        inner = _inner_attr(dataset, "transforms")
         joint = inner if inner is not None and not isinstance(inner, StandardTransform) else None
         if transforms is _DEFAULT:
             transforms = joint if transform is _DEFAULT and target_transform is _DEFAULT else None
         if transform is _DEFAULT:
-            transform = None if joint is not None else getattr(dataset, "transform", None)
+            transform = None if joint is not None else _inner_attr(dataset, "transform")
         if target_transform is _DEFAULT:
             target_transform = (
-                None if joint is not None else getattr(dataset, "target_transform", None)
+                None if joint is not None else _inner_attr(dataset, "target_transform")
             )
         super().__init__(
             root=None, transforms=transforms, transform=transform, target_transform=target_transform
@@ -166,7 +173,7 @@ class GANAugmented(VisionDataset):
         k = self.source.num_classes
         if k == 0:
             return
-        classes = getattr(self.dataset, "classes", None)
+        classes = _inner_attr(self.dataset, "classes")
         n_data = len(classes) if classes is not None else int(self.real_labels().max()) + 1
         if (n_data != k) if classes is not None else (n_data > k):
             raise ValueError(f"the dataset has {n_data} classes but the source makes {k}")
@@ -192,7 +199,7 @@ class GANAugmented(VisionDataset):
     def real_labels(self) -> torch.Tensor:
         """(len(dataset),) int64 real labels: ``dataset.targets`` or read once."""
         if self._real_labels is None:
-            targets = getattr(self.dataset, "targets", None)
+            targets = _subset_targets(self.dataset)
             if targets is None:
                 targets = [int(self._raw[i][1]) for i in range(len(self.dataset))]
             self._real_labels = torch.as_tensor(targets, dtype=torch.int64).reshape(-1).clone()
@@ -236,12 +243,14 @@ class GANAugmented(VisionDataset):
 
     def _block(self, b: int) -> torch.Tensor:
         """uint8 (n_b, C, H, W) CPU images of block b (items [b*B, min((b+1)*B, n)))."""
+        lo = b * self.block_size
+        hi = min(lo + self.block_size, self.n_synthetic)
+        if self._store is not None and self._ready[b]:
+            return self._store[lo:hi]
         if b in self._cache:
             self._cache.move_to_end(b)
             return self._cache[b]
         self._worker_setup()
-        lo = b * self.block_size
-        hi = min(lo + self.block_size, self.n_synthetic)
         labels = self.synthetic_targets[lo:hi] if self.source.num_classes else None
         images, _ = self.source.sample(
             hi - lo,
@@ -253,6 +262,10 @@ class GANAugmented(VisionDataset):
             output="uint8",
         )
         images = images.to("cpu")
+        if self._store is not None:  # visible to every worker and to later epochs
+            self._store[lo:hi] = images
+            self._ready[b] = True  # after the rows: a reader never sees a half-written block
+            return images
         self._cache[b] = images
         while len(self._cache) > self._capacity:
             self._cache.popitem(last=False)
@@ -291,8 +304,43 @@ class GANAugmented(VisionDataset):
         )
 
 
+def _shared_store(
+    n: int, shape: tuple[int, ...], block: int, cache_bytes: int
+) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """All n synthetic images in shared memory (and per-block ready flags) when they fit in
+    ``cache_bytes``: DataLoader workers forked from this process (or sent it by torch's
+    multiprocessing pickler) fill and read the same buffer, so a block is generated once for
+    all workers and epochs. None when they do not fit (then each process keeps an LRU cache).
+    """
+    if n == 0 or n * math.prod(shape) > cache_bytes:
+        return None, None
+    store = torch.empty((n, *shape), dtype=torch.uint8).share_memory_()
+    ready = torch.zeros(-(-n // block), dtype=torch.bool).share_memory_()
+    return store, ready
+
+
+def _inner_attr(dataset: Any, name: str) -> Any:
+    """``dataset.name``, looking through ``Subset`` wrappers (a train/val split keeps its
+    base dataset's transform and classes)."""
+    while isinstance(dataset, Subset) and not hasattr(dataset, name):
+        dataset = dataset.dataset
+    return getattr(dataset, name, None)
+
+
+def _subset_targets(dataset: Any) -> Any:
+    """``dataset.targets``, indexed through ``Subset`` wrappers; None when unknown."""
+    if isinstance(dataset, Subset) and not hasattr(dataset, "targets"):
+        inner = _subset_targets(dataset.dataset)
+        if inner is None:
+            return None
+        return torch.as_tensor(inner)[torch.as_tensor(dataset.indices, dtype=torch.int64)]
+    return getattr(dataset, "targets", None)
+
+
 def _raw_view(dataset: Any) -> Any:
     """A shallow copy of ``dataset`` with its transforms off (items in their raw form)."""
+    if isinstance(dataset, Subset):
+        return Subset(_raw_view(dataset.dataset), dataset.indices)
     if not any(hasattr(dataset, a) for a in ("transform", "target_transform", "transforms")):
         return dataset
     raw = copy.copy(dataset)
