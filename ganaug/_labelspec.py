@@ -64,6 +64,8 @@ def resolve_export_labels(
     Returns:
         ``(labels (n,) int64, canonical spec text for provenance, n)``.
     """
+    if isinstance(spec, str):
+        spec = parse_label_spec(spec)
     if spec == "auto":
         spec = "balanced" if num_classes else None
     if isinstance(spec, dict):

@@ -2,7 +2,8 @@
 
 A segment holds rows ``[a, b)`` of an export as a small HDF5 file ``seg-A-B.h5`` with the same
 chunking and compression as the final file, so joining segments copies compressed chunks as
-they are. Each is written under ``.tmp``, fsynced and renamed: it is whole or absent.
+they are. Each is built in memory, then written under ``.tmp``, fsynced and renamed: it is
+whole or absent, and a full disk fails a plain ``write`` (a clean OSError), not HDF5.
 """
 
 from __future__ import annotations
@@ -159,15 +160,12 @@ class SegmentWriter(threading.Thread):
         stop = start + len(images)
         final = self.work / f"seg-{start:012d}-{stop:012d}.h5"
         tmp = final.with_name(final.name + ".tmp")
-        try:
-            with open_h5(tmp, "w") as f:
-                create_datasets(
-                    f, len(images), self.hwc, self.chunk_rows, self.compression, self.gzip_level
-                )
-                f["images"][...] = images
-                f["labels"][...] = labels
-                f["seeds"][...] = seeds
-            fsync_path(tmp)
+        image = self._segment_image(images, labels, seeds)
+        try:  # plain file I/O: a full disk is an OSError here, never a half-failed HDF5 write
+            with open(tmp, "wb") as fh:
+                fh.write(image)
+                fh.flush()
+                os.fsync(fh.fileno())
             os.replace(tmp, final)
         except OSError as e:
             tmp.unlink(missing_ok=True)
@@ -179,3 +177,18 @@ class SegmentWriter(threading.Thread):
             ) from e
         self.done = stop
         self.on_write(stop - start)
+
+    def _segment_image(self, images: np.ndarray, labels: np.ndarray, seeds: np.ndarray) -> bytes:
+        """The segment as HDF5 file bytes, built in memory (compression happens here)."""
+        import h5py
+
+        name = f"segment-{threading.get_ident()}"
+        with h5py.File(name, "w", driver="core", backing_store=False) as f:
+            create_datasets(
+                f, len(images), self.hwc, self.chunk_rows, self.compression, self.gzip_level
+            )
+            f["images"][...] = images
+            f["labels"][...] = labels
+            f["seeds"][...] = seeds
+            f.flush()
+            return f.id.get_file_image()

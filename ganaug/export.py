@@ -14,6 +14,7 @@ paths (see :mod:`ganaug.h5dataset` for the layout and the checks made on open).
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -136,7 +137,7 @@ def export(
     cr = int(chunk_rows or default_chunk_rows(source.image_shape))
     if cr <= 0:
         raise ValueError(f"expected chunk_rows > 0, got {chunk_rows}")
-    bs = batch_size or DEFAULT_BATCH.get(dev.type, 1024)
+    bs = DEFAULT_BATCH.get(dev.type, 1024) if batch_size is None else int(batch_size)
     if bs <= 0:
         raise ValueError(f"expected batch_size > 0, got {batch_size}")
     bs = -(-bs // cr) * cr
@@ -387,6 +388,14 @@ def _finalise(
         raise RuntimeError(
             f"{work}: segments end at row {segments[-1][1] if segments else lo}, expected {hi}"
         )
+    needed = sum(p.stat().st_size for _, _, p in segments)
+    if shutil.disk_usage(work).free < needed:
+        raise OSError(
+            errno.ENOSPC,
+            f"not enough disk space to join {work} into {path}: it needs about {needed} bytes, "
+            f"{shutil.disk_usage(work).free} are free; all rows are kept, free space and run "
+            f"the same command again to finish",
+        )
     try:
         with open_h5(tmp, "w", track_order=False) as f:
             create_datasets(f, hi - lo, hwc, cr, compression, GZIP_LEVEL)
@@ -403,12 +412,12 @@ def _finalise(
             f.attrs["complete"] = True
         fsync_path(tmp)
         os.replace(tmp, path)
-    except OSError as e:
+    except (OSError, RuntimeError) as e:  # h5py reports some write failures as RuntimeError
         tmp.unlink(missing_ok=True)
         raise OSError(
-            e.errno,
-            f"could not write {path} ({e}); all {hi - lo} rows are kept in "
-            f"{work}: free disk space and run the same command again to finish",
+            getattr(e, "errno", None) or errno.EIO,
+            f"could not write {path} ({e}); all {hi - lo} rows are kept in {work}: free disk "
+            f"space and run the same command again to finish",
         ) from e
     fsync_path(path.parent)
     shutil.rmtree(work, ignore_errors=True)
