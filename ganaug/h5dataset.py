@@ -177,7 +177,6 @@ class H5Dataset(torch.utils.data.Dataset):
         self._file: tuple[Any, Any] | None = None  # (h5py.File, its /images), per process
         self._pid: int | None = None
         self._mem: tuple[np.ndarray, np.ndarray] | None = None
-        self._mem_pid: int | None = None
         self._rows_by_class: dict[int, np.ndarray] = {}
 
     # SampleSource / torchvision attributes
@@ -231,7 +230,7 @@ class H5Dataset(torch.utils.data.Dataset):
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state["_file"], state["_pid"] = None, None
-        state["_mem"], state["_mem_pid"] = None, None
+        state["_mem"] = None  # not pickled to spawned workers: they read their own
         return state
 
     def read(self, indices: Sequence[int] | np.ndarray | torch.Tensor) -> np.ndarray:
@@ -264,11 +263,10 @@ class H5Dataset(torch.utils.data.Dataset):
 
     def _memory(self) -> tuple[np.ndarray, np.ndarray]:
         """This process's decompressed copy of the rows read so far, and which chunks it has."""
-        if self._mem is None or self._mem_pid != os.getpid():
+        if self._mem is None:  # plain memory: a forked worker may keep what the parent read
             chunks = -(-len(self) // self._chunk_rows)
             rows = chunks * self._chunk_rows
             self._mem = (np.empty((rows, *self._hwc), np.uint8), np.zeros(chunks, bool))
-            self._mem_pid = os.getpid()
         return self._mem
 
     def _read_chunks(self, a: int, b: int) -> np.ndarray:
