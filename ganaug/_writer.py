@@ -1,4 +1,6 @@
-"""Segment files for a resumable export, written by a thread so generation never waits on I/O.
+"""The working folder of a resumable export: ``job.json``, segment files, and joining them.
+
+Segments are written by a thread so generation never waits on compression or I/O.
 
 A segment holds rows ``[a, b)`` of an export as a small HDF5 file ``seg-A-B.h5`` with the same
 chunking and compression as the final file, so joining segments copies compressed chunks as
@@ -8,9 +10,12 @@ whole or absent, and a full disk fails a plain ``write`` (a clean OSError), not 
 
 from __future__ import annotations
 
+import errno
+import json
 import os
 import queue
 import re
+import shutil
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -20,7 +25,15 @@ import numpy as np
 
 from .h5dataset import open_h5
 
-__all__ = ["SegmentWriter", "create_datasets", "fsync_path", "list_segments"]
+__all__ = [
+    "SegmentWriter",
+    "create_datasets",
+    "fsync_path",
+    "join_segments",
+    "list_segments",
+    "open_work",
+    "read_job",
+]
 
 _SEGMENT = re.compile(r"^seg-(\d{12})-(\d{12})\.h5$")
 
@@ -192,3 +205,106 @@ class SegmentWriter(threading.Thread):
             f["seeds"][...] = seeds
             f.flush()
             return f.id.get_file_image()
+
+
+def open_work(work: Path, job: dict[str, Any], *, overwrite: bool, resume: bool) -> int:
+    """Create or validate the working folder; returns the first row not yet written."""
+    if work.exists():
+        old = read_job(work)
+        if old != job:
+            if not overwrite:
+                what = "is not a ganaug export working folder"
+                if old is not None:
+                    what = f"holds an unfinished export of another command ({job_diff(old, job)})"
+                raise ValueError(
+                    f"{work} {what}; run that command again to finish it, or pass overwrite=True "
+                    f"(--overwrite) to discard it"
+                )
+            shutil.rmtree(work)
+    elif resume:
+        raise FileNotFoundError(f"nothing to resume: no unfinished export at {work}")
+    if not work.exists():
+        try:
+            work.mkdir(parents=True)
+            tmp = work / "job.json.tmp"
+            tmp.write_text(json.dumps(job, sort_keys=True))
+            fsync_path(tmp)
+            os.replace(tmp, work / "job.json")
+        except OSError as e:
+            shutil.rmtree(work, ignore_errors=True)
+            raise type(e)(
+                e.errno, f"cannot write the export at {work.parent} ({e.strerror})", str(work)
+            ) from e
+    segments = list_segments(work, job["range"][0])
+    return segments[-1][1] if segments else job["range"][0]
+
+
+def read_job(work: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads((work / "job.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def job_diff(old: dict[str, Any], new: dict[str, Any]) -> str:
+    keys = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+    parts = [f"{k}: {_short(old.get(k))} there, {_short(new.get(k))} now" for k in keys]
+    return "; ".join(parts)
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def join_segments(
+    work: Path,
+    path: Path,
+    attrs: dict[str, Any],
+    lo: int,
+    hi: int,
+    hwc: tuple[int, ...],
+    cr: int,
+    compression: str,
+    gzip_level: int,
+) -> None:
+    """Join the segments into one file (copying compressed chunks as they are), then rename."""
+    tmp = work / "final.h5.tmp"
+    segments = list_segments(work, lo)
+    if not segments or segments[-1][1] != hi:
+        raise RuntimeError(
+            f"{work}: segments end at row {segments[-1][1] if segments else lo}, expected {hi}"
+        )
+    needed = sum(p.stat().st_size for _, _, p in segments)
+    if shutil.disk_usage(work).free < needed:
+        raise OSError(
+            errno.ENOSPC,
+            f"not enough disk space to join {work} into {path}: it needs about {needed} bytes, "
+            f"{shutil.disk_usage(work).free} are free; all rows are kept, free space and run "
+            f"the same command again to finish",
+        )
+    try:
+        with open_h5(tmp, "w", track_order=False) as f:
+            create_datasets(f, hi - lo, hwc, cr, compression, gzip_level)
+            for a, b, seg_path in segments:
+                with open_h5(seg_path) as s:
+                    f["labels"][a - lo : b - lo] = s["labels"][:]
+                    f["seeds"][a - lo : b - lo] = s["seeds"][:]
+                    src, dst = s["images"].id, f["images"].id
+                    for k in range(0, b - a, cr):
+                        mask, data = src.read_direct_chunk((k, 0, 0, 0))
+                        dst.write_direct_chunk((a - lo + k, 0, 0, 0), data, mask)
+            for key, value in attrs.items():
+                f.attrs[key] = value
+            f.attrs["complete"] = True
+        fsync_path(tmp)
+        os.replace(tmp, path)
+    except (OSError, RuntimeError) as e:  # h5py reports some write failures as RuntimeError
+        tmp.unlink(missing_ok=True)
+        raise OSError(
+            getattr(e, "errno", None) or errno.EIO,
+            f"could not write {path} ({e}); all {hi - lo} rows are kept in {work}: free disk "
+            f"space and run the same command again to finish",
+        ) from e
+    fsync_path(path.parent)
+    shutil.rmtree(work, ignore_errors=True)

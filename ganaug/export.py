@@ -14,10 +14,10 @@ paths (see :mod:`ganaug.h5dataset` for the layout and the checks made on open).
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +25,9 @@ import numpy as np
 import torch
 
 from ._labelspec import resolve_export_labels
+from ._shards import all_ranks_sum, shard_path, shard_range, world, write_index
 from ._version import __version__
-from ._writer import SegmentWriter, create_datasets, fsync_path, list_segments
+from ._writer import SegmentWriter, join_segments, open_work
 from .engine import DEFAULT_BATCH, load
 from .h5dataset import FORMAT, FORMAT_VERSION, open_h5, read_header
 
@@ -35,7 +36,7 @@ __all__ = ["export", "shard_path", "COMPRESSIONS", "default_chunk_rows"]
 COMPRESSIONS = ("gzip", "lzf", "none")
 GZIP_LEVEL = 4
 # ~64 KiB of raw pixels per chunk (64 rows of 28x28x1): chosen by measuring shuffled batch
-# reads (cold and warm) against file size, see benchmarks/bench_export.py and benchmarks/RESULTS.md.
+# reads (cold and warm) against file size, see benchmarks/bench_export.py and RESULTS.md.
 CHUNK_BYTES = 64 << 10
 SEEDS_MEANING = (
     "absolute sample index i in the seed stream attrs['seed']: "
@@ -47,19 +48,6 @@ def default_chunk_rows(image_shape: tuple[int, int, int]) -> int:
     """Rows per HDF5 chunk: the power of two nearest ``CHUNK_BYTES`` of raw pixels."""
     row = int(np.prod(image_shape))
     return int(2 ** max(0, round(np.log2(max(1.0, CHUNK_BYTES / row)))))
-
-
-def shard_path(path: str | os.PathLike, rank: int, world: int) -> Path:
-    """``synthetic.h5`` -> ``synthetic-00001-of-00002.h5`` for rank 1 of 2."""
-    path = Path(path)
-    return path.with_name(f"{path.stem}-{rank:05d}-of-{world:05d}{path.suffix}")
-
-
-def _dist() -> tuple[int, int]:
-    dist = torch.distributed
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
 
 
 def _resolve_device(device: str | torch.device | None) -> torch.device:
@@ -128,35 +116,68 @@ def export(
         raise ValueError(f"expected compression one of {COMPRESSIONS}, got {compression!r}")
     if n is not None and (isinstance(n, bool) or int(n) != n or n <= 0):
         raise ValueError(f"expected n > 0 samples, got {n!r}")
+    if batch_size is not None and batch_size <= 0:
+        raise ValueError(f"expected batch_size > 0, got {batch_size}")
+    if chunk_rows is not None and chunk_rows <= 0:
+        raise ValueError(f"expected chunk_rows > 0, got {chunk_rows}")
     dev = _resolve_device(device)
     if source is None or isinstance(source, (str, os.PathLike)):
         source = load(source, device=dev)
+    run = _plan(source, n, labels, seed, batch_size, dev, compression, chunk_rows)
+    run.progress, run.overwrite, run.resume = progress, overwrite, resume
+    path = Path(path)
+    rank, size = world()
+    if size == 1:
+        _export_rows(run, path, run.job, run.attrs)
+    elif not _already_done(path, run.job, overwrite):
+        _export_sharded(run, path, rank, size)
+    return path
+
+
+@dataclass
+class _Run:
+    """One export's settings: what it makes (``job``) and how (batch size, device, ...)."""
+
+    source: Any
+    job: dict[str, Any]
+    attrs: dict[str, Any]
+    labels: torch.Tensor  # (n,) the class of every row
+    batch_size: int
+    device: torch.device
+    progress: bool = True
+    overwrite: bool = False
+    resume: bool = False
+
+
+def _plan(
+    source: Any,
+    n: int | None,
+    labels: Any,
+    seed: int,
+    batch_size: int | None,
+    dev: torch.device,
+    compression: str,
+    chunk_rows: int | None,
+) -> _Run:
     all_labels, spec, n = resolve_export_labels(
         labels, n, num_classes=source.num_classes, class_names=source.class_names, seed=seed
     )
     cr = int(chunk_rows or default_chunk_rows(source.image_shape))
-    if cr <= 0:
-        raise ValueError(f"expected chunk_rows > 0, got {chunk_rows}")
     bs = DEFAULT_BATCH.get(dev.type, 1024) if batch_size is None else int(batch_size)
-    if bs <= 0:
-        raise ValueError(f"expected batch_size > 0, got {batch_size}")
-    bs = -(-bs // cr) * cr
-    job = json.loads(
-        json.dumps(
-            {
-                "format_version": FORMAT_VERSION,
-                "source": _source_info(source),
-                "n": n,
-                "labels": spec,
-                "seed": int(seed),
-                "compression": compression,
-                "chunk_rows": cr,
-                "image_shape": list(source.image_shape),
-                "device_type": dev.type,
-                "range": [0, n],
-            }
-        )
-    )
+    bs = -(-bs // cr) * cr  # whole chunks per segment: joining copies chunks as they are
+    job = {
+        "format_version": FORMAT_VERSION,
+        "source": _source_info(source),
+        "n": n,
+        "labels": spec,
+        "seed": int(seed),
+        "compression": compression,
+        "chunk_rows": cr,
+        "image_shape": list(source.image_shape),
+        "device_type": dev.type,  # CUDA runs in bf16: its bytes differ from CPU's
+        "range": [0, n],
+    }
+    job = json.loads(json.dumps(job))  # exactly what job.json and the file attribute hold
     options = {
         "compression": compression,
         "gzip_level": GZIP_LEVEL if compression == "gzip" else None,
@@ -164,61 +185,29 @@ def export(
         "batch_size": bs,
         "device": str(dev),
     }
-    attrs = _file_attrs(source, job, options)
-    path = Path(path)
-    rank, world = _dist()
-    if world == 1:
-        _export_rows(source, path, job, attrs, all_labels, bs, dev, progress, overwrite, resume)
-        return path
-    if _already_done(path, job, overwrite):
-        return path
-    lo, hi = _shard_range(n, rank, world, cr)
-    shard_job = {**job, "range": [lo, hi]}
+    return _Run(source, job, _file_attrs(source, job, options), all_labels, bs, dev)
+
+
+def _export_sharded(run: _Run, path: Path, rank: int, size: int) -> None:
+    """This rank's shard, then (after every rank succeeded) rank 0's index file."""
+    lo, hi = shard_range(run.job["n"], rank, size, run.job["chunk_rows"])
+    job = {**run.job, "range": [lo, hi]}
+    attrs = {**run.attrs, "job": json.dumps(job, sort_keys=True)}
+    run.progress = run.progress and rank == 0
     error: BaseException | None = None
     try:
         if hi > lo:
-            _export_rows(
-                source,
-                shard_path(path, rank, world),
-                shard_job,
-                {**attrs, "job": json.dumps(shard_job, sort_keys=True)},
-                all_labels,
-                bs,
-                dev,
-                progress and rank == 0,
-                overwrite,
-                resume,
-            )
+            _export_rows(run, shard_path(path, rank, size), job, attrs)
     except Exception as e:  # every rank must reach the collective below
         error = e
-    failed = _all_ranks_sum(int(error is not None))
+    failed = all_ranks_sum(int(error is not None))
     if error is not None:
         raise error
     if failed:
         raise RuntimeError(f"{failed} other rank(s) failed to write their shard of {path}")
     if rank == 0:
-        _write_index(path, world, n, cr, attrs)
+        write_index(path, size, run.job["n"], run.job["chunk_rows"], run.attrs)
     torch.distributed.barrier()
-    return path
-
-
-def _shard_range(n: int, rank: int, world: int, align: int) -> tuple[int, int]:
-    """Rank's rows [lo, hi): an equal share of whole chunks (the last rank may get fewer)."""
-    chunks = -(-n // align)
-    per = -(-chunks // world) * align
-    return min(rank * per, n), min((rank + 1) * per, n)
-
-
-def _all_ranks_sum(value: int) -> int:
-    dist = torch.distributed
-    dev = (
-        torch.device("cuda", torch.cuda.current_device())
-        if dist.get_backend() == "nccl"
-        else torch.device("cpu")
-    )
-    t = torch.tensor([value], device=dev)
-    dist.all_reduce(t)
-    return int(t.item())
 
 
 def _file_attrs(source: Any, job: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
@@ -266,33 +255,22 @@ def _already_done(path: Path, job: dict[str, Any], overwrite: bool) -> bool:
     return True
 
 
-def _export_rows(
-    source: Any,
-    path: Path,
-    job: dict[str, Any],
-    attrs: dict[str, Any],
-    all_labels: torch.Tensor,
-    bs: int,
-    dev: torch.device,
-    progress: bool,
-    overwrite: bool,
-    resume: bool,
-) -> None:
+def _export_rows(run: _Run, path: Path, job: dict[str, Any], attrs: dict[str, Any]) -> None:
     """Generate rows ``job["range"]`` into ``path`` via segments in ``path.partial/``."""
     from tqdm.auto import tqdm
 
-    if _already_done(path, job, overwrite):
+    if _already_done(path, job, run.overwrite):
         return
     lo, hi = job["range"]
     work = path.with_name(path.name + ".partial")
-    done = _open_work(work, job, overwrite=overwrite, resume=resume)
+    done = open_work(work, job, overwrite=run.overwrite, resume=run.resume)
     hwc = (*job["image_shape"][1:], job["image_shape"][0])
     cr, compression = job["chunk_rows"], job["compression"]
     bar = tqdm(
         total=hi - lo,
         initial=done - lo,
         unit="img",
-        disable=not progress,
+        disable=not run.progress,
         desc=f"export {path.name}",
         dynamic_ncols=True,
     )
@@ -307,151 +285,20 @@ def _export_rows(
     )
     writer.start()
     try:
-        for a in range(done, hi, bs):
-            b = min(a + bs, hi)
-            y = all_labels[a:b] if source.num_classes else None
-            x, got = source.sample(
-                b - a, labels=y, seed=job["seed"], start=a, batch_size=bs, device=dev
+        for a in range(done, hi, run.batch_size):
+            b = min(a + run.batch_size, hi)
+            y = run.labels[a:b] if run.source.num_classes else None
+            x, got = run.source.sample(
+                b - a,
+                labels=y,
+                seed=job["seed"],
+                start=a,
+                batch_size=run.batch_size,
+                device=run.device,
             )
             images = x.permute(0, 2, 3, 1).contiguous().cpu().numpy()  # (b, H, W, C) uint8
             writer.put(a, images, got.cpu().numpy().astype(np.int64), np.arange(a, b))
     finally:
         writer.finish()
         bar.close()
-    _finalise(work, path, attrs, lo, hi, hwc, cr, compression)
-
-
-def _open_work(work: Path, job: dict[str, Any], *, overwrite: bool, resume: bool) -> int:
-    """Create or validate the working folder; returns the first row not yet written."""
-    if work.exists():
-        old = _read_job(work)
-        if old != job:
-            if not overwrite:
-                what = "is not a ganaug export working folder"
-                if old is not None:
-                    what = f"holds an unfinished export of another command ({_job_diff(old, job)})"
-                raise ValueError(
-                    f"{work} {what}; run that command again to finish it, or pass overwrite=True "
-                    f"(--overwrite) to discard it"
-                )
-            shutil.rmtree(work)
-    elif resume:
-        raise FileNotFoundError(f"nothing to resume: no unfinished export at {work}")
-    if not work.exists():
-        try:
-            work.mkdir(parents=True)
-            tmp = work / "job.json.tmp"
-            tmp.write_text(json.dumps(job, sort_keys=True))
-            fsync_path(tmp)
-            os.replace(tmp, work / "job.json")
-        except OSError as e:
-            shutil.rmtree(work, ignore_errors=True)
-            raise type(e)(
-                e.errno, f"cannot write the export at {work.parent} ({e.strerror})", str(work)
-            ) from e
-    segments = list_segments(work, job["range"][0])
-    return segments[-1][1] if segments else job["range"][0]
-
-
-def _read_job(work: Path) -> dict[str, Any] | None:
-    try:
-        return json.loads((work / "job.json").read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def _job_diff(old: dict[str, Any], new: dict[str, Any]) -> str:
-    keys = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
-    parts = [f"{k}: {_short(old.get(k))} there, {_short(new.get(k))} now" for k in keys]
-    return "; ".join(parts)
-
-
-def _short(value: Any) -> str:
-    text = json.dumps(value, sort_keys=True)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _finalise(
-    work: Path,
-    path: Path,
-    attrs: dict[str, Any],
-    lo: int,
-    hi: int,
-    hwc: tuple[int, ...],
-    cr: int,
-    compression: str,
-) -> None:
-    """Join the segments into one file (copying compressed chunks as they are), then rename."""
-    tmp = work / "final.h5.tmp"
-    segments = list_segments(work, lo)
-    if not segments or segments[-1][1] != hi:
-        raise RuntimeError(
-            f"{work}: segments end at row {segments[-1][1] if segments else lo}, expected {hi}"
-        )
-    needed = sum(p.stat().st_size for _, _, p in segments)
-    if shutil.disk_usage(work).free < needed:
-        raise OSError(
-            errno.ENOSPC,
-            f"not enough disk space to join {work} into {path}: it needs about {needed} bytes, "
-            f"{shutil.disk_usage(work).free} are free; all rows are kept, free space and run "
-            f"the same command again to finish",
-        )
-    try:
-        with open_h5(tmp, "w", track_order=False) as f:
-            create_datasets(f, hi - lo, hwc, cr, compression, GZIP_LEVEL)
-            for a, b, seg_path in segments:
-                with open_h5(seg_path) as s:
-                    f["labels"][a - lo : b - lo] = s["labels"][:]
-                    f["seeds"][a - lo : b - lo] = s["seeds"][:]
-                    src, dst = s["images"].id, f["images"].id
-                    for k in range(0, b - a, cr):
-                        mask, data = src.read_direct_chunk((k, 0, 0, 0))
-                        dst.write_direct_chunk((a - lo + k, 0, 0, 0), data, mask)
-            for key, value in attrs.items():
-                f.attrs[key] = value
-            f.attrs["complete"] = True
-        fsync_path(tmp)
-        os.replace(tmp, path)
-    except (OSError, RuntimeError) as e:  # h5py reports some write failures as RuntimeError
-        tmp.unlink(missing_ok=True)
-        raise OSError(
-            getattr(e, "errno", None) or errno.EIO,
-            f"could not write {path} ({e}); all {hi - lo} rows are kept in {work}: free disk "
-            f"space and run the same command again to finish",
-        ) from e
-    fsync_path(path.parent)
-    shutil.rmtree(work, ignore_errors=True)
-
-
-def _write_index(path: Path, world: int, n: int, cr: int, attrs: dict[str, Any]) -> None:
-    """Rank 0: join the shards with virtual datasets (relative paths) into ``path``."""
-    import h5py
-
-    shards = []
-    for r in range(world):
-        lo, hi = _shard_range(n, r, world, cr)
-        if hi > lo:
-            shards.append({"file": shard_path(path, r, world).name, "start": lo, "stop": hi})
-    h, w, c = attrs["image_shape"][1], attrs["image_shape"][2], attrs["image_shape"][0]
-    layouts = {
-        "images": h5py.VirtualLayout((n, h, w, c), np.uint8),
-        "labels": h5py.VirtualLayout((n,), np.int64),
-        "seeds": h5py.VirtualLayout((n,), np.int64),
-    }
-    for s in shards:
-        rows = s["stop"] - s["start"]
-        for name, layout in layouts.items():
-            layout[s["start"] : s["stop"]] = h5py.VirtualSource(
-                s["file"], name, shape=(rows, *layout.shape[1:])
-            )
-    tmp = path.with_name(f".{path.name}.index-tmp")
-    with open_h5(tmp, "w") as f:
-        for name, layout in layouts.items():
-            f.create_virtual_dataset(name, layout, fillvalue=0)
-        for key, value in attrs.items():
-            f.attrs[key] = value
-        f.attrs["shards"] = json.dumps(shards)
-        f.attrs["complete"] = True
-    fsync_path(tmp)
-    os.replace(tmp, path)
-    fsync_path(path.parent)
+    join_segments(work, path, attrs, lo, hi, hwc, cr, compression, GZIP_LEVEL)
