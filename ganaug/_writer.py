@@ -143,8 +143,8 @@ class SegmentWriter(threading.Thread):
             except queue.Full:
                 continue
 
-    def finish(self) -> None:
-        """Wait for queued batches to land; re-raise a write error."""
+    def finish(self, *, check: bool = True) -> None:
+        """Wait for queued batches to land; re-raise a write error if ``check``."""
         while self.is_alive():
             try:
                 self._queue.put(None, timeout=0.2)
@@ -152,7 +152,8 @@ class SegmentWriter(threading.Thread):
             except queue.Full:
                 continue
         self.join()
-        self._raise_if_failed()
+        if check:
+            self._raise_if_failed()
 
     def _raise_if_failed(self) -> None:
         if self.error is not None:
@@ -207,11 +208,21 @@ class SegmentWriter(threading.Thread):
             return f.id.get_file_image()
 
 
-def open_work(work: Path, job: dict[str, Any], *, overwrite: bool, resume: bool) -> int:
-    """Create or validate the working folder; returns the first row not yet written."""
+def open_work(
+    work: Path, job: dict[str, Any], *, overwrite: bool, resume: bool
+) -> tuple[int, int | None]:
+    """Create or validate the working folder and lock it against a second writer.
+
+    Returns:
+        ``(first row not yet written, lock file descriptor)``; closing the descriptor (or the
+        process dying, even by SIGKILL) releases the lock.
+    """
     if work.exists():
         old = read_job(work)
-        if old != job:
+        started = work.is_dir() and any(not p.name.endswith(".tmp") for p in work.iterdir())
+        if old is None and not started:  # killed while creating the folder: start it afresh
+            shutil.rmtree(work)
+        elif old != job:
             if not overwrite:
                 what = "is not a ganaug export working folder"
                 if old is not None:
@@ -220,23 +231,47 @@ def open_work(work: Path, job: dict[str, Any], *, overwrite: bool, resume: bool)
                     f"{work} {what}; run that command again to finish it, or pass overwrite=True "
                     f"(--overwrite) to discard it"
                 )
-            shutil.rmtree(work)
+            shutil.rmtree(work) if work.is_dir() else work.unlink()
     elif resume:
         raise FileNotFoundError(f"nothing to resume: no unfinished export at {work}")
     if not work.exists():
-        try:
-            work.mkdir(parents=True)
-            tmp = work / "job.json.tmp"
-            tmp.write_text(json.dumps(job, sort_keys=True))
-            fsync_path(tmp)
-            os.replace(tmp, work / "job.json")
-        except OSError as e:
-            shutil.rmtree(work, ignore_errors=True)
-            raise type(e)(
-                e.errno, f"cannot write the export at {work.parent} ({e.strerror})", str(work)
-            ) from e
+        _create_work(work, job)
+    lock = _lock(work)
     segments = list_segments(work, job["range"][0])
-    return segments[-1][1] if segments else job["range"][0]
+    return (segments[-1][1] if segments else job["range"][0]), lock
+
+
+def _create_work(work: Path, job: dict[str, Any]) -> None:
+    try:
+        work.mkdir(parents=True)
+        tmp = work / "job.json.tmp"
+        tmp.write_text(json.dumps(job, sort_keys=True))
+        fsync_path(tmp)
+        os.replace(tmp, work / "job.json")
+    except OSError as e:
+        shutil.rmtree(work, ignore_errors=True)
+        raise type(e)(
+            e.errno, f"cannot write the export at {work.parent} ({e.strerror})", str(work)
+        ) from e
+
+
+def _lock(work: Path) -> int | None:
+    """An exclusive ``flock`` on ``work/lock`` (POSIX; None where flock does not exist)."""
+    try:
+        import fcntl
+    except ImportError:
+        return None
+    fd = os.open(work / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise OSError(
+            errno.EBUSY,
+            f"another process is writing the export in {work} right now; wait for it to finish "
+            f"(or stop it) and run the command again",
+        ) from None
+    return fd
 
 
 def read_job(work: Path) -> dict[str, Any] | None:

@@ -263,7 +263,7 @@ def _export_rows(run: _Run, path: Path, job: dict[str, Any], attrs: dict[str, An
         return
     lo, hi = job["range"]
     work = path.with_name(path.name + ".partial")
-    done = open_work(work, job, overwrite=run.overwrite, resume=run.resume)
+    done, lock = open_work(work, job, overwrite=run.overwrite, resume=run.resume)
     hwc = (*job["image_shape"][1:], job["image_shape"][0])
     cr, compression = job["chunk_rows"], job["compression"]
     bar = tqdm(
@@ -298,7 +298,12 @@ def _export_rows(run: _Run, path: Path, job: dict[str, Any], attrs: dict[str, An
             )
             images = x.permute(0, 2, 3, 1).contiguous().cpu().numpy()  # (b, H, W, C) uint8
             writer.put(a, images, got.cpu().numpy().astype(np.int64), np.arange(a, b))
-    finally:
         writer.finish()
+        join_segments(work, path, attrs, lo, hi, hwc, cr, compression, GZIP_LEVEL)
+    except BaseException:
+        writer.finish(check=False)  # let queued segments land: they are finished work
+        raise
+    finally:
         bar.close()
-    join_segments(work, path, attrs, lo, hi, hwc, cr, compression, GZIP_LEVEL)
+        if lock is not None:
+            os.close(lock)

@@ -187,9 +187,12 @@ def test_sigkill_at_several_points_then_resume_gives_identical_file(tmp_path, ge
         lambda: segments() >= 9,  # mid-way (after resuming)
         lambda: (work / "final.h5.tmp").exists() or out.exists(),  # while joining segments
     ]
-    for point in kill_points:
+    for k, point in enumerate(kill_points):
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         reached = _wait_for(point, proc)
+        if k == 0 and reached:  # a second writer of the same export is turned away
+            with pytest.raises(OSError, match="another process is writing"):
+                ganaug.export(gen, out, 1000, seed=7, batch_size=64, device="cpu", progress=False)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         assert reached or proc.returncode == 0, proc.stderr.read().decode()
@@ -336,6 +339,14 @@ def test_different_command_against_partial_is_an_error(tmp_path, gen):
         ganaug.export(gen, out, 64, device="cpu", progress=False)
     ganaug.export(gen, out, 64, device="cpu", progress=False, overwrite=True)
     assert len(ganaug.H5Dataset(out)) == 64 and not work.exists()
+
+
+def test_folder_left_by_a_kill_during_creation_is_started_afresh(tmp_path, gen):
+    out = tmp_path / "e.h5"
+    (tmp_path / "e.h5.partial").mkdir()
+    (tmp_path / "e.h5.partial" / "job.json.tmp").write_text("{")
+    ganaug.export(gen, out, 64, device="cpu", progress=False)
+    assert len(ganaug.H5Dataset(out)) == 64
 
 
 def test_truncated_segment_on_resume_is_an_error(tmp_path, gen, cond_model_path):
