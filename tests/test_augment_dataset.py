@@ -77,6 +77,8 @@ def test_length_index_and_is_synthetic(fmnist_test, gen):
         ds.is_synthetic(-1)
     assert torch.equal(as_tensor(ds[5][0]), fmnist_test.data[5][None])  # real rows untouched
     assert ds[5][1] == int(fmnist_test.targets[5])
+    assert torch.equal(ds.targets, torch.cat([fmnist_test.targets, ds.synthetic_targets]))
+    assert ds.classes == fmnist_test.classes
 
 
 def test_synthetic_item_j_is_sample_j_of_the_seed(fmnist_test, gen):

@@ -91,35 +91,8 @@ class GANAugmented(VisionDataset):
         cache_bytes: int = 256 << 20,
         device: str | torch.device = "cpu",
     ) -> None:
-        chosen = [
-            k
-            for k, v in (
-                ("ratio", ratio),
-                ("n_synthetic", n_synthetic),
-                ("sampling_strategy", sampling_strategy),
-            )
-            if v is not None
-        ]
-        if len(chosen) != 1:
-            raise ValueError(
-                f"expected exactly one of ratio, n_synthetic, sampling_strategy; "
-                f"got {chosen or 'none'}"
-            )
-        if ratio is not None and not ratio >= 0:
-            raise ValueError(f"expected ratio >= 0 (synthetic items per real item), got {ratio}")
-        if n_synthetic is not None and n_synthetic < 0:
-            raise ValueError(f"expected n_synthetic >= 0, got {n_synthetic}")
-        if block_size <= 0:
-            raise ValueError(f"expected block_size > 0, got {block_size}")
+        _check_args(source, ratio, n_synthetic, sampling_strategy, labels, block_size)
         conditional = source.num_classes > 0
-        if not conditional and (labels is not None or sampling_strategy is not None):
-            raise ValueError(
-                "labels / sampling_strategy were given but the source is "
-                "unconditional (num_classes=0): it cannot make chosen classes"
-            )
-        if labels is not None and labels not in _LABEL_MODES:
-            raise ValueError(f"expected labels one of {_LABEL_MODES} or None, got {labels!r}")
-
         self.dataset, self.source, self.seed = dataset, source, int(seed)
         self.block_size, self.device = int(block_size), torch.device(device)
         self.labels = (labels or "balanced") if conditional else None
@@ -217,6 +190,16 @@ class GANAugmented(VisionDataset):
     def __len__(self) -> int:
         return self.n_real + self.n_synthetic
 
+    @property
+    def targets(self) -> torch.Tensor:
+        """(len(self),) int64: real labels, then synthetic ones (e.g. for a weighted sampler)."""
+        return torch.cat([self.real_labels(), self.synthetic_targets])
+
+    @property
+    def classes(self) -> list[str] | None:
+        """The wrapped dataset's class names (else the source's), like torchvision datasets."""
+        return _inner_attr(self.dataset, "classes") or list(self.source.class_names) or None
+
     def is_synthetic(self, index: int) -> bool:
         """Whether item ``index`` is synthetic (index >= the number of real items)."""
         return self._check_index(index) >= self.n_real
@@ -302,6 +285,36 @@ class GANAugmented(VisionDataset):
                 f"Source: {self.source!r}",
             ]
         )
+
+
+def _check_args(
+    source: Any,
+    ratio: float | None,
+    n_synthetic: int | None,
+    sampling_strategy: Any,
+    labels: str | None,
+    block_size: int,
+) -> None:
+    """Validate GANAugmented's arguments eagerly, saying what was expected and found."""
+    given = {"ratio": ratio, "n_synthetic": n_synthetic, "sampling_strategy": sampling_strategy}
+    chosen = [k for k, v in given.items() if v is not None]
+    if len(chosen) != 1:
+        raise ValueError(
+            f"expected exactly one of ratio, n_synthetic, sampling_strategy; got {chosen or 'none'}"
+        )
+    if ratio is not None and not ratio >= 0:
+        raise ValueError(f"expected ratio >= 0 (synthetic items per real item), got {ratio}")
+    if n_synthetic is not None and n_synthetic < 0:
+        raise ValueError(f"expected n_synthetic >= 0, got {n_synthetic}")
+    if block_size <= 0:
+        raise ValueError(f"expected block_size > 0, got {block_size}")
+    if source.num_classes == 0 and (labels is not None or sampling_strategy is not None):
+        raise ValueError(
+            "labels / sampling_strategy were given but the source is unconditional "
+            "(num_classes=0): it cannot make chosen classes"
+        )
+    if labels is not None and labels not in _LABEL_MODES:
+        raise ValueError(f"expected labels one of {_LABEL_MODES} or None, got {labels!r}")
 
 
 def _shared_store(

@@ -41,24 +41,8 @@ def resolve_sampling_strategy(
         num_classes: how many classes the source can make.
     """
     counts = torch.bincount(real_labels.to(torch.int64), minlength=num_classes)
-    present = [c for c in range(counts.numel()) if counts[c] > 0]
     if isinstance(strategy, str):
-        if strategy not in _NAMED:
-            raise ValueError(
-                f"expected sampling_strategy one of {_NAMED}, a dict or a callable; "
-                f"got {strategy!r}"
-            )
-        n_max = int(counts.max())
-        lo_cls = min(present, key=lambda c: (int(counts[c]), c))
-        hi_cls = max(present, key=lambda c: (int(counts[c]), -c))
-        chosen = {
-            "auto": [c for c in present if c != hi_cls],
-            "not majority": [c for c in present if c != hi_cls],
-            "minority": [lo_cls],
-            "not minority": [c for c in present if c != lo_cls],
-            "all": present,
-        }[strategy]
-        wanted = {c: n_max for c in chosen}
+        wanted = _named_targets(strategy, counts)
     else:
         wanted = strategy(real_labels.numpy()) if callable(strategy) else strategy
         if not isinstance(wanted, Mapping):
@@ -82,6 +66,26 @@ def resolve_sampling_strategy(
         if n > have:
             out[c] = n - have
     return out
+
+
+def _named_targets(strategy: str, counts: torch.Tensor) -> dict[int, int]:
+    """Wanted class sizes for a named strategy: the chosen classes reach the majority's size."""
+    if strategy not in _NAMED:
+        raise ValueError(
+            f"expected sampling_strategy one of {_NAMED}, a dict or a callable; got {strategy!r}"
+        )
+    present = [c for c in range(counts.numel()) if counts[c] > 0]
+    n_max = int(counts.max())
+    lo_cls = min(present, key=lambda c: (int(counts[c]), c))
+    hi_cls = max(present, key=lambda c: (int(counts[c]), -c))
+    chosen = {
+        "auto": [c for c in present if c != hi_cls],
+        "not majority": [c for c in present if c != hi_cls],
+        "minority": [lo_cls],
+        "not minority": [c for c in present if c != lo_cls],
+        "all": present,
+    }[strategy]
+    return {c: n_max for c in chosen}
 
 
 def proportional_counts(total: int, weights: torch.Tensor) -> dict[int, int]:

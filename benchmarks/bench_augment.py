@@ -1,0 +1,204 @@
+"""Augmentation throughput as same-run ratios (issue 4).
+
+(a) synthetic items/s through a shuffled DataLoader over ``GANAugmented`` (workers 0 and 2,
+    cold cache: every block is generated during the pass) against the engine's batched rate
+    (target >= 0.5x) and against one generator call per item (target >= 10x);
+(b) a small CNN training loop on real Fashion-MNIST with ``SyntheticMixer`` against the same
+    loop fed the same mixed batches precomputed. The target (<= 1.05x) is on
+    ``mixer / (precomputed + generation)``: nothing but the generation itself costs. With
+    ``--device cuda`` it also times ``ganaug.mix`` with and without the side-stream prefetch.
+
+Run: ``python benchmarks/bench_augment.py`` (``--quick`` for a smoke run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Subset
+from torchvision.transforms import v2
+
+import ganaug
+from ganaug.augment import GANAugmented, SyntheticMixer, mix
+from ganaug.data import fashion_mnist
+
+MEAN, STD = (0.2860,), (0.3530,)
+
+
+def load_source(model: str | None, device: str) -> ganaug.Generator:
+    """The given or bundled model; else a freshly initialised dcgan (same speed as trained)."""
+    try:
+        return ganaug.load(model or "fashion-mnist", device=device)
+    except (FileNotFoundError, ValueError) as e:
+        if model:
+            raise
+        print(f"(bundled model unavailable: {e}; timing an untrained dcgan of the same shape)")
+    torch.manual_seed(0)
+    cfg = ganaug.ModelConfig(arch="dcgan", image_shape=(1, 28, 28), num_classes=10)
+    path = Path(tempfile.mkdtemp()) / "dcgan.safetensors"
+    ganaug.save(
+        path,
+        config=cfg,
+        generator=ganaug.create_generator(cfg),
+        discriminator=ganaug.create_discriminator(cfg),
+    )
+    return ganaug.load(path, device=device)
+
+
+def timed(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def loader_rate(gen, real, n: int, workers: int) -> float:
+    """Synthetic items/s of one shuffled pass over a fresh (cold) ``GANAugmented``."""
+    ds = GANAugmented(real, gen, n_synthetic=n, seed=1)
+    part = Subset(ds, range(ds.n_real, len(ds)))
+    loader = DataLoader(
+        part,
+        batch_size=256,
+        shuffle=True,
+        num_workers=workers,
+        generator=torch.Generator().manual_seed(0),
+    )
+    return n / timed(lambda: [None for _ in loader])
+
+
+def bench_dataset(gen, real, n: int, repeats: int) -> None:
+    gen.sample(256, labels="balanced", device="cpu")  # warm up
+    rates: dict[str, list[float]] = {"engine": [], "item": [], "w0": [], "w2": []}
+    k = 16
+    for _ in range(repeats):  # interleaved: the machine is shared, take the medians
+        t = timed(lambda: gen.sample(n, labels="balanced", seed=1, device="cpu"))
+        rates["engine"].append(n / t)
+        t = timed(
+            lambda: [
+                gen.sample(1, labels=[j % 10], seed=1, start=j, device="cpu") for j in range(k)
+            ]
+        )
+        rates["item"].append(k / t)
+        rates["w0"].append(loader_rate(gen, real, n, 0))
+        rates["w2"].append(loader_rate(gen, real, n, 2))
+    med = {key: sorted(v)[len(v) // 2] for key, v in rates.items()}
+    print(
+        f"{n} synthetic items, medians of {repeats}: engine batched {med['engine']:.0f} "
+        f"items/s, one call per item {med['item']:.1f} items/s"
+    )
+    for workers in (0, 2):
+        rate = med[f"w{workers}"]
+        print(
+            f"GANAugmented, {workers} workers, shuffled: {rate:9.0f} items/s = "
+            f"{rate / med['engine']:5.2f}x engine batched (target >= 0.5), "
+            f"{rate / med['item']:6.1f}x per-item calls (target >= 10)"
+        )
+
+
+def small_cnn() -> nn.Module:
+    return nn.Sequential(
+        nn.Conv2d(1, 32, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(64 * 7 * 7, 10),
+    )
+
+
+def train(batches, device: str, mixer=None) -> None:
+    """The training loop; with ``mixer`` the synthetic rows are made inside it."""
+    torch.manual_seed(0)
+    model = small_cnn().to(device)
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    for x, y in batches:
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        if mixer is not None:
+            x, y, _ = mixer(x, y)
+        loss = nn.functional.cross_entropy(model(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def bench_mixer(gen, real, device: str, n_batches: int, repeats: int) -> None:
+    x_all = ((real.data[: n_batches * 128, None].float() / 255) - MEAN[0]) / STD[0]
+    y_all = real.targets[: n_batches * 128]
+    batches = list(zip(x_all.split(128), y_all.split(128), strict=True))
+
+    def new_mixer():
+        return SyntheticMixer(gen, ratio=0.25, normalize=(MEAN, STD), seed=0)
+
+    def precompute():
+        m = new_mixer()
+        return [m(x.to(device), y.to(device))[:2] for x, y in batches]
+
+    pre = precompute()
+    train(pre[:2], device)  # warm up
+    t_mix, t_pre, t_gen = [], [], []
+    for _ in range(repeats):  # interleaved: the machine is shared, take the medians
+        t_gen.append(timed(precompute))
+        t_pre.append(timed(lambda: train(pre, device)))
+        t_mix.append(timed(lambda: train(batches, device, new_mixer())))
+    med = [sorted(t)[len(t) // 2] for t in (t_mix, t_pre, t_gen)]
+    print(
+        f"CNN loop, {n_batches} batches of 128 + 32 synthetic, {device}: mixer {med[0]:.3f}s, "
+        f"precomputed {med[1]:.3f}s, generation alone {med[2]:.3f}s"
+    )
+    print(
+        f"  mixer / precomputed = {med[0] / med[1]:.3f}x;  mixer / (precomputed + "
+        f"generation) = {med[0] / (med[1] + med[2]):.3f}x (target <= 1.05)"
+    )
+    if device.startswith("cuda"):
+        loader = DataLoader(
+            list(zip(x_all.split(128), y_all.split(128), strict=True)),
+            batch_size=None,
+            pin_memory=True,
+        )
+        for prefetch in (True, False):
+            t = timed(lambda: train_mix(loader, gen, device, prefetch))  # noqa: B023
+            print(f"  ganaug.mix prefetch={prefetch}: {t:.3f}s")
+
+
+def train_mix(loader, gen, device: str, prefetch: bool) -> None:
+    torch.manual_seed(0)
+    model = small_cnn().to(device)
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    for x, y, _ in mix(
+        loader, gen, device=device, prefetch=prefetch, ratio=0.25, normalize=(MEAN, STD)
+    ):
+        loss = nn.functional.cross_entropy(model(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    torch.cuda.synchronize()
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", default=None, help="model file (default: bundled fashion-mnist)")
+    p.add_argument("--device", default="cpu", help="device for part (b)")
+    p.add_argument("--data", default=None, help="Fashion-MNIST root (default: ganaug's)")
+    p.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
+    args = p.parse_args()
+    print(f"torch {torch.__version__}, {platform.machine()}, {torch.get_num_threads()} threads")
+    gen = load_source(args.model, "cpu")
+    # uint8 tensors out of the loader (normalise on the device): the per-item pipeline stays
+    # small, so (a) measures generation, not torchvision's per-item transform overhead
+    real = fashion_mnist(args.data, train=True, transform=v2.PILToTensor())
+    bench_dataset(gen, real, 1024 if args.quick else 8192, 1 if args.quick else 3)
+    gen_dev = load_source(args.model, args.device)
+    bench_mixer(gen_dev, real, args.device, 4 if args.quick else 40, 1 if args.quick else 3)
+
+
+if __name__ == "__main__":
+    main()
