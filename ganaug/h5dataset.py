@@ -27,6 +27,7 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
+from torchvision.datasets.vision import VisionDataset
 
 from . import _rng
 from .engine import LabelSpec, resolve_labels
@@ -128,7 +129,7 @@ def _check_shards(path: Path, head: dict[str, Any]) -> None:
             )
 
 
-class H5Dataset(torch.utils.data.Dataset):
+class H5Dataset(VisionDataset):
     """A ganaug HDF5 export as a map-style dataset and a SampleSource.
 
     Items are ``(image, target)`` like torchvision datasets: a PIL image by default (``output=
@@ -140,6 +141,7 @@ class H5Dataset(torch.utils.data.Dataset):
         path: a file written by ``ganaug export`` (or a sharded export's index file).
         transform: applied to each image.
         target_transform: applied to each target.
+        transforms: applied to ``(image, target)`` together (instead of the two above).
         output: "pil", "tensor" or "numpy".
         cache_bytes: a file whose images take at most this many bytes is kept decompressed in
             each process's memory as it is read (later epochs read no file); larger files are
@@ -156,6 +158,7 @@ class H5Dataset(torch.utils.data.Dataset):
         transform: Callable[[Any], Any] | None = None,
         target_transform: Callable[[Any], Any] | None = None,
         *,
+        transforms: Callable[[Any, Any], Any] | None = None,
         output: Literal["pil", "tensor", "numpy"] = "pil",
         cache_bytes: int = DEFAULT_CACHE_BYTES,
     ) -> None:
@@ -167,13 +170,14 @@ class H5Dataset(torch.utils.data.Dataset):
                 f"{self.path} is an unfinished export's working folder; run the export command "
                 f"again to finish it and open {self.path.name[: -len('.partial')]}"
             )
-        self.transform, self.target_transform = transform, target_transform
+        super().__init__(str(self.path.parent), transforms, transform, target_transform)
         self.output, self.cache_bytes = output, int(cache_bytes)
         with open_h5(self.path) as f:
             self.attrs = read_header(f, self.path)
             self._labels = f["labels"][:].astype(np.int64)
             self._hwc = tuple(int(s) for s in f["images"].shape[1:])
-            self._chunk_rows = (f["images"].chunks or (len(self._labels),))[0]
+            # a sharded index is virtual (unchunked): its shards use the job's chunk rows
+            self._chunk_rows = int((f["images"].chunks or [self.attrs["job"]["chunk_rows"]])[0])
         self._file: tuple[Any, Any] | None = None  # (h5py.File, its /images), per process
         self._pid: int | None = None
         self._mem: tuple[np.ndarray, np.ndarray] | None = None
@@ -207,6 +211,10 @@ class H5Dataset(torch.utils.data.Dataset):
         """The model file's sha256 recorded in the export."""
         return self.attrs.get("model_sha256") or None
 
+    def describe(self) -> dict[str, Any]:
+        """What identifies this source in an export's job: the job that made the file."""
+        return {"h5_job": self.attrs["job"]}
+
     @property
     def config(self) -> dict[str, Any]:
         return dict(self.attrs.get("model_config") or {})
@@ -218,6 +226,8 @@ class H5Dataset(torch.utils.data.Dataset):
         """This process's ``/images`` handle, opened on first use."""
         if self._file is None or self._pid != os.getpid():
             # a handle from another process (fork) is dropped, never used or closed here
+            if "shards" in self.attrs:  # a shard removed since: an error, not fill values
+                _check_shards(self.path, self.attrs)
             f = open_h5(self.path)
             self._file, self._pid = (f, f["images"]), os.getpid()
         return self._file[1]
@@ -286,10 +296,8 @@ class H5Dataset(torch.utils.data.Dataset):
         else:
             img = _to_pil(image)
         target: Any = int(label)
-        if self.transform is not None:
-            img = self.transform(img)
-        if self.target_transform is not None:
-            target = self.target_transform(target)
+        if self.transforms is not None:
+            img, target = self.transforms(img, target)
         return img, target
 
     def __getitem__(self, index: int) -> tuple[Any, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import resource
 import signal
 import subprocess
@@ -325,6 +326,8 @@ def test_sharded_torchrun_equals_single_process_and_missing_shard_fails(
     os.replace(shards[1], moved / shards[1].name)  # the index keeps only relative paths
     with pytest.raises(ValueError, match="is missing"):
         ganaug.H5Dataset(out)
+    with pytest.raises(ValueError, match="is missing"):  # a worker's lazy open checks again
+        pickle.loads(pickle.dumps(ds))[0]
     os.replace(out.parent, tmp_path / "renamed")  # the whole set moves as one folder
     os.replace(moved / shards[1].name, tmp_path / "renamed" / shards[1].name)
     assert_same_content(tmp_path / "renamed" / "s.h5", single)

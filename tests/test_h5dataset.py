@@ -56,6 +56,8 @@ def test_items_in_torchvision_forms(exported):
     )
     s, y = tf[5]
     assert s == int(images[5].astype(np.int64).sum()) and y == labels[5] + 100
+    joint = ganaug.H5Dataset(path, output="numpy", transforms=lambda im, y: (im.shape, -y))
+    assert joint[9] == ((28, 28, 1), -labels[9])
     with pytest.raises(IndexError):
         ds[N]
     with pytest.raises(ValueError, match="expected output"):
