@@ -10,6 +10,8 @@ for a seeded loader.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from .. import _rng
@@ -46,7 +48,7 @@ class ClassStreams:
     def __init__(self, block: int = 64) -> None:
         self.block = block
         self.counts: dict[int, int] = {}
-        self._blocks: dict[tuple[int, int], tuple[int, torch.Tensor]] = {}
+        self._blocks: dict[tuple[int, int, str], tuple[int, torch.Tensor]] = {}
 
     def assign(self, classes: torch.Tensor) -> torch.Tensor:
         """Draw numbers m (k,) int64 for ``classes`` (k,), advancing the per-class counters."""
@@ -56,12 +58,17 @@ class ClassStreams:
             self.counts[c] = ms[-1] + 1
         return torch.tensor(ms, dtype=torch.int64)
 
-    def fetch(self, source, classes: torch.Tensor, ms: torch.Tensor, seed: int) -> torch.Tensor:
-        """uint8 (k, C, H, W) CPU images: draw ``ms[i]`` of class ``classes[i]``."""
-        out = torch.empty((classes.numel(), *source.image_shape), dtype=torch.uint8)
+    def fetch(
+        self, source, classes: torch.Tensor, ms: torch.Tensor, seed: int, device: Any = "cpu"
+    ) -> torch.Tensor:
+        """uint8 (k, C, H, W) images on ``device``: draw ``ms[i]`` of class ``classes[i]``.
+
+        Blocks are generated on ``device`` (the same bytes on the same kind of device)."""
+        dev = torch.device(device)
+        out = torch.empty((classes.numel(), *source.image_shape), dtype=torch.uint8, device=dev)
         for i, (c, m) in enumerate(zip(classes.tolist(), ms.tolist(), strict=True)):
             b, off = divmod(m, self.block)
-            key = (seed, c)
+            key = (seed, c, str(dev))
             if self._blocks.get(key, (None,))[0] != b:
                 labels = None if c < 0 else c
                 cseed = int(_rng.index_keys(torch.tensor([c + 1]), seed, STREAM_CLASS)[0])
@@ -70,10 +77,10 @@ class ClassStreams:
                     labels=labels,
                     seed=cseed,
                     start=b * self.block,
-                    device="cpu",
+                    device=dev,
                     output="uint8",
                 )
-                self._blocks[key] = (b, imgs.cpu())
+                self._blocks[key] = (b, imgs.to(dev))
             out[i] = self._blocks[key][1][off]
         return out
 

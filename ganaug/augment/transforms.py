@@ -29,8 +29,8 @@ class SyntheticReplace(Transform):
     Which rows are replaced and by which synthetic sample is decided from counters (rows seen,
     draws per class; see :mod:`ganaug.augment._seeding`): the same seed gives the same bytes,
     and a batch gives the same result as its rows one by one. Synthetic images come from
-    per-class blocks of 64, so single samples do not cost a generator call each. Inside
-    DataLoader workers the seed is mixed with the worker's seed.
+    per-class blocks of 64 made on the input's device, so single samples do not cost a
+    generator call each. Inside DataLoader workers the seed is mixed with the worker's seed.
 
     Args:
         source: a SampleSource.
@@ -94,9 +94,10 @@ class SyntheticReplace(Transform):
         rows = params["rows"]
         if rows.numel() == 0:
             return inpt
+        device = inpt.device if isinstance(inpt, torch.Tensor) else "cpu"
         synth = self._streams.fetch(
-            self.source, params["classes"], params["draws"], params["seed"]
-        )  # (k, C, H, W) uint8
+            self.source, params["classes"], params["draws"], params["seed"], device
+        )  # (k, C, H, W) uint8 on the input's device
         if params["batched"]:
             return F.replace_rows(inpt, F.match_images(synth, inpt), rows)
         if isinstance(inpt, torch.Tensor):
