@@ -98,7 +98,7 @@ def export(
             (rows shuffled deterministically), or n class indices.
         seed: the sample stream; row i is sample i of this seed for any batch size or world size.
         batch_size: rows per generation batch and per resumable segment (rounded up to whole
-            chunks; default 1024 on CPU, 4096 on CUDA).
+            chunks; default: ``ganaug.engine.DEFAULT_BATCH`` for the device).
         device: "auto" (CUDA if present, else CPU), "cpu", "cuda", ...
         compression: "gzip" (level 4), "lzf" or "none".
         chunk_rows: rows per HDF5 chunk (default: :func:`default_chunk_rows`).

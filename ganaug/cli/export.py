@@ -37,15 +37,17 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument(
         "--labels",
         default="auto",
-        help="'balanced' (default for conditional models: class = index mod K), "
-        "'uniform', one class (index or name), or counts like '0:500,3:1000'",
+        help="'balanced' (default for conditional models: class = index mod K; none for "
+        "unconditional ones), 'uniform', one class (index or name), or counts like "
+        "'0:500,3:1000'",
     )
     p.add_argument("--seed", type=int, default=0, help="sample stream seed (default 0)")
     p.add_argument(
         "--batch-size",
         type=int,
         default=None,
-        help="rows per generation batch and resumable segment (default 1024 on CPU, 4096 on CUDA)",
+        help="rows per generation batch and resumable segment, rounded up to whole "
+        "chunks (default: the engine's batch size for the device)",
     )
     p.add_argument(
         "--device",
