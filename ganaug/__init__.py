@@ -7,6 +7,7 @@ from .export import export
 from .h5dataset import H5Dataset
 from .modelfile import read_model_file, save
 from .models import ModelConfig, create_discriminator, create_generator, list_archs
+from .train import train
 
 __all__ = [
     "__version__",
@@ -25,4 +26,5 @@ __all__ = [
     "read_model_file",
     "save",
     "to_uint8",
+    "train",
 ]

@@ -11,10 +11,21 @@ import gzip
 import os
 import shutil
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["default_root", "fashion_mnist", "DEBIAN_FASHION_MNIST"]
+__all__ = [
+    "DEBIAN_FASHION_MNIST",
+    "ImageData",
+    "default_root",
+    "fashion_mnist",
+    "fingerprint",
+    "image_to_uint8_chw",
+    "load_dataset",
+    "mnist",
+    "to_tensors",
+]
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 _FMNIST_FILES = (
@@ -69,8 +80,13 @@ def fashion_mnist(
 
     root = Path(root) if root is not None else default_root()
     _ensure_fashion_mnist_raw(root)
-    return FashionMNIST(str(root), train=train, transform=transform,
-                        target_transform=target_transform, download=False)
+    return FashionMNIST(
+        str(root),
+        train=train,
+        transform=transform,
+        target_transform=target_transform,
+        download=False,
+    )
 
 
 def to_tensors(dataset: Any) -> tuple[Any, Any]:
@@ -102,7 +118,7 @@ def to_tensors(dataset: Any) -> tuple[Any, Any]:
 
 
 def image_to_uint8_chw(img: Any) -> Any:
-    """A PIL image, HWC/HW uint8 ndarray or CHW tensor (uint8, or float in [0, 1]) -> (C, H, W) uint8."""
+    """A PIL image, HWC/HW uint8 ndarray or CHW tensor (uint8 or float in [0, 1]) -> CHW uint8."""
     import numpy as np
     import torch
     from PIL import Image
@@ -135,3 +151,204 @@ def fingerprint(images: Any, labels: Any | None = None) -> str:
     if labels is not None:
         h.update(np.ascontiguousarray(np.asarray(labels, dtype=np.int64)).tobytes())
     return h.hexdigest()[:16]
+
+
+# ---------------------------------------------------------------------------------------------
+# Training data sources: one in-memory uint8 form, whatever the source.
+
+NAMED = ("fashion-mnist", "mnist")
+H5_SUFFIXES = (".h5", ".hdf5")
+
+
+@dataclass
+class ImageData:
+    """A labelled (or unlabelled) image set in memory.
+
+    Args:
+        images: (N, C, H, W) uint8.
+        labels: (N,) int64 in [0, K), or None for unlabelled data.
+        class_names: K names (empty when unlabelled).
+        source: where the data came from (for messages and provenance).
+    """
+
+    images: Any
+    labels: Any | None
+    class_names: list[str] = field(default_factory=list)
+    source: str = ""
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names) if self.labels is not None else 0
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return tuple(int(s) for s in self.images.shape[1:])  # type: ignore[return-value]
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+    def fingerprint(self) -> str:
+        return fingerprint(self.images, self.labels)
+
+
+def mnist(root: str | os.PathLike | None = None, *, train: bool = True) -> Any:
+    """Real MNIST from torchvision's ``MNIST`` reader (raw files under ``ROOT/MNIST/raw``)."""
+    from torchvision.datasets import MNIST
+
+    root = Path(root) if root is not None else default_root()
+    try:
+        return MNIST(str(root), train=train, download=False)
+    except RuntimeError as e:
+        raise FileNotFoundError(
+            f"MNIST is not under {root / 'MNIST' / 'raw'} ({e}); place the four raw idx files "
+            f"there (nothing is downloaded)"
+        ) from e
+
+
+def load_dataset(
+    spec: Any,
+    *,
+    root: str | os.PathLike | None = None,
+    image_size: int | tuple[int, int] | None = None,
+) -> ImageData:
+    """Resolve a data spec to an :class:`ImageData`.
+
+    Args:
+        spec: ``"fashion-mnist"`` / ``"mnist"`` (``":test"`` suffix for the test split), a folder
+            of images (class sub-folders become labels, as torchvision ``ImageFolder``), an
+            ``.h5`` / ``.npz`` file with ``images`` (N, H, W[, C]) and optional ``labels``, or any
+            Dataset yielding ``(PIL image | tensor | ndarray, int)``.
+        root: where named datasets live (default :func:`default_root`).
+        image_size: resize every image to this size (int = square); required for mixed sizes.
+
+    Example:
+        >>> data = load_dataset("fashion-mnist")  # doctest: +SKIP
+        >>> data.images.shape, data.num_classes
+        (torch.Size([60000, 1, 28, 28]), 10)
+    """
+    size = _check_size(image_size)
+    if isinstance(spec, ImageData):
+        data = spec
+    elif isinstance(spec, (str, os.PathLike)):
+        data = _load_path(str(spec), root, size)
+    elif hasattr(spec, "__getitem__") and hasattr(spec, "__len__"):
+        data = _from_dataset(spec, type(spec).__name__, size)
+    else:
+        raise ValueError(f"expected a dataset name, path or Dataset, got {type(spec).__name__}")
+    if len(data) == 0:
+        raise ValueError(f"{data.source}: expected at least one image, found 0")
+    if size is not None and tuple(data.images.shape[2:]) != size:
+        data.images = _resize(data.images, size)
+    data.class_names = _check_labels(data.labels, data.class_names, data.source)
+    return data
+
+
+def _check_size(image_size: int | tuple[int, int] | None) -> tuple[int, int] | None:
+    if image_size is None:
+        return None
+    size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
+    if len(size) != 2 or min(size) < 1:
+        raise ValueError(f"expected image_size as an int or (H, W) >= 1, got {image_size!r}")
+    return int(size[0]), int(size[1])
+
+
+def _resize(images: Any, size: tuple[int, int]) -> Any:
+    from torchvision.transforms.v2 import functional as TF
+
+    return TF.resize(images, list(size), antialias=True)  # uint8 in, uint8 out
+
+
+def _load_path(
+    spec: str, root: str | os.PathLike | None, size: tuple[int, int] | None
+) -> ImageData:
+    name, _, split = spec.partition(":")
+    if name in NAMED:
+        if split not in ("", "train", "test"):
+            raise ValueError(f"expected {name}, {name}:train or {name}:test, got {spec!r}")
+        reader = fashion_mnist if name == "fashion-mnist" else mnist
+        ds = reader(root, train=split != "test")
+        images, labels = to_tensors(ds)
+        return ImageData(images, labels, list(ds.classes), spec)
+    path = Path(spec)
+    if not path.exists():
+        raise FileNotFoundError(
+            f"no data at {spec!r}; expected one of {NAMED}, an image folder, or an .h5/.npz file"
+        )
+    from . import _datafiles
+
+    if path.is_dir():
+        return _datafiles.load_folder(path, size)
+    if path.suffix.lower() in H5_SUFFIXES:
+        return _datafiles.load_h5(path)
+    if path.suffix.lower() == ".npz":
+        return _datafiles.load_npz(path)
+    raise ValueError(f"{path}: expected an image folder or a .h5/.hdf5/.npz file")
+
+
+def _from_items(items: Any, n: int, source: str, size: tuple[int, int] | None) -> Any:
+    """Stack ``items(i) -> (image, label)`` for i < n into uint8 (N, C, H, W) and labels."""
+    import torch
+
+    images, labels = [], []
+    for i in range(n):
+        img, label = items(i)
+        t = image_to_uint8_chw(img)
+        images.append(_resize(t, size) if size is not None and tuple(t.shape[1:]) != size else t)
+        labels.append(label)
+    if not images:
+        raise ValueError(f"{source}: expected at least one image, found 0")
+    shapes = sorted({tuple(t.shape) for t in images})
+    if len(shapes) > 1:
+        raise ValueError(
+            f"{source}: expected images of one size, found {len(shapes)} sizes {shapes[:4]}; "
+            f"pass --image-size (image_size=) to resize them"
+        )
+    return torch.stack(images), _labels_tensor(labels, source)
+
+
+def _labels_tensor(labels: Any, source: str) -> Any:
+    import numpy as np
+    import torch
+
+    arr = np.asarray(labels)
+    if arr.dtype.kind == "f" and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
+        arr = arr.astype(np.int64)  # 3.0 is the class 3; 2.5 is not a class
+    if arr.dtype.kind not in "iu" or arr.ndim != 1:
+        raise ValueError(
+            f"{source}: expected integer class labels 0..K-1 of shape (N,), found dtype "
+            f"{arr.dtype} shape {arr.shape} (first values {arr.reshape(-1)[:5].tolist()})"
+        )
+    return torch.as_tensor(arr.astype(np.int64))
+
+
+def _from_dataset(ds: Any, source: str, size: tuple[int, int] | None) -> ImageData:
+    classes = [str(c) for c in getattr(ds, "classes", None) or []]
+    data, targets = getattr(ds, "data", None), getattr(ds, "targets", None)
+    if data is not None and targets is not None and getattr(ds, "transform", None) is None:
+        images, labels = to_tensors(ds)  # fast path, already one size
+        return ImageData(images, _labels_tensor(labels.numpy(), source), classes, source)
+
+    def item(i: int) -> tuple[Any, Any]:
+        out = ds[i]
+        if not isinstance(out, (tuple, list)) or len(out) != 2:
+            raise ValueError(f"{source}: expected items (image, int label), got {type(out)}")
+        return out[0], out[1]
+
+    images, labels = _from_items(item, len(ds), source, size)
+    return ImageData(images, labels, classes, source)
+
+
+def _check_labels(labels: Any | None, class_names: list[str], source: str) -> list[str]:
+    """Labels must be integers 0..K-1; returns the K class names (default "0".."K-1")."""
+    if labels is None:
+        return []
+    lo, hi = int(labels.min()), int(labels.max())
+    k = len(class_names) or hi + 1
+    present = set(labels.unique().tolist())
+    if lo < 0 or hi >= k or (not class_names and len(present) != k):
+        missing = sorted(set(range(max(k, 0))) - present)[:5]
+        raise ValueError(
+            f"{source}: expected integer labels 0..K-1 ({k} classes), found values in "
+            f"[{lo}, {hi}]" + (f" with classes {missing} absent" if missing else "")
+        )
+    return list(class_names) or [str(i) for i in range(k)]

@@ -10,7 +10,7 @@ import argparse
 import importlib
 import sys
 
-COMMANDS = ("info", "sample", "export")
+COMMANDS = ("info", "sample", "export", "train")
 
 
 def build_parser() -> argparse.ArgumentParser:

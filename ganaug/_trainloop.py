@@ -1,0 +1,204 @@
+"""The GAN step: networks, ``d_step`` / ``g_step``, EMA, and the index-addressed batch stream.
+
+All randomness of step ``t`` (latents, augmentation, penalty weights) comes from a
+``torch.Generator`` seeded by (seed, t, critic iteration, rank), and the data order of batch ``b``
+from a permutation seeded by (seed, epoch): so a run resumed at step ``t`` draws exactly what an
+uninterrupted run draws, and the global RNG is never touched.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from . import _rng
+from ._ddp import Dist, unwrap, wrap
+from .diffaugment import diff_augment
+from .losses import d_loss, g_loss, gradient_penalty
+from .models import ModelConfig, create_discriminator, create_generator
+
+__all__ = ["Nets", "build_nets", "step_rng", "d_step", "g_step", "ema_update", "BatchStream"]
+
+
+@dataclass
+class Nets:
+    """Live generator/discriminator (DDP-wrapped when distributed), EMA copy, optimisers."""
+
+    G: nn.Module
+    D: nn.Module
+    ema: nn.Module
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+
+    @property
+    def g(self) -> nn.Module:
+        return unwrap(self.G)
+
+    @property
+    def d(self) -> nn.Module:
+        return unwrap(self.D)
+
+
+def build_nets(cfg: ModelConfig, tcfg: Any, device: torch.device, dist: Dist) -> Nets:
+    """Create G, D (seeded init inside a forked RNG), the EMA generator and Adam optimisers."""
+    devices = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(tcfg.seed)
+        g = create_generator(cfg).to(device)
+        d = create_discriminator(cfg).to(device)
+    ema = copy.deepcopy(g).eval().requires_grad_(False)
+    betas = (tcfg.beta1, tcfg.beta2)
+    opt_g = torch.optim.Adam(g.parameters(), lr=tcfg.lr_g, betas=betas)
+    opt_d = torch.optim.Adam(d.parameters(), lr=tcfg.lr_d, betas=betas)
+    return Nets(wrap(g, dist, device), wrap(d, dist, device), ema, opt_g, opt_d)
+
+
+def step_rng(seed: int, step: int, k: int, rank: int, device: torch.device) -> torch.Generator:
+    """The generator for critic iteration ``k`` (``k = n_critic``: the G step) of ``step``."""
+    key = _rng.uniform_bits(torch.tensor([step]), seed, 0x5EED0000 + 64 * rank + k, 2)[0]
+    return torch.Generator(device).manual_seed(int(key[0]) << 32 | int(key[1]))
+
+
+def d_step(
+    nets: Nets, tcfg: Any, real: torch.Tensor, y: torch.Tensor | None, rng: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One discriminator update; returns detached (loss, mean D(x), mean D(G(z)))."""
+    dev = real.device
+    z = torch.randn((real.shape[0], tcfg.latent_dim), generator=rng, device=dev)
+    with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):
+        with torch.no_grad():
+            fake = nets.g(z, y)  # (B, C, H, W); the unwrapped G: no DDP sync for a no-grad pass
+        real_aug = diff_augment(real, tcfg.policy, rng)
+        fake_aug = diff_augment(fake, tcfg.policy, rng)
+        both = None if y is None else torch.cat([y, y])
+        out = nets.D(torch.cat([real_aug, fake_aug]), both).float()  # (2B,): one pass (DDP-safe)
+        out_real, out_fake = out[: real.shape[0]], out[real.shape[0] :]
+        loss = d_loss(tcfg.loss, out_real, out_fake)
+        if tcfg.loss == "wgan-gp":
+            gp = gradient_penalty(lambda x: nets.d(x, y), real_aug, fake_aug, generator=rng)
+            loss = loss + tcfg.gp_weight * gp
+    nets.opt_d.zero_grad(set_to_none=True)
+    loss.backward()
+    nets.opt_d.step()
+    return loss.detach(), out_real.detach().mean(), out_fake.detach().mean()
+
+
+def g_step(
+    nets: Nets,
+    tcfg: Any,
+    y: torch.Tensor | None,
+    batch: int,
+    rng: torch.Generator,
+    device: torch.device,
+) -> torch.Tensor:
+    """One generator update through a frozen D; returns the detached loss."""
+    z = torch.randn((batch, tcfg.latent_dim), generator=rng, device=device)
+    d = nets.d.requires_grad_(False)  # no D weight grads (and no DDP reduction) in the G step
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+        fake = nets.G(z, y)
+        loss = g_loss(tcfg.loss, d(diff_augment(fake, tcfg.policy, rng), y).float())
+    nets.opt_g.zero_grad(set_to_none=True)
+    loss.backward()
+    nets.opt_g.step()
+    d.requires_grad_(True)
+    return loss.detach()
+
+
+@torch.no_grad()
+def ema_update(ema: nn.Module, g: nn.Module, decay: float, step: int) -> None:
+    """EMA of the generator's parameters AND float buffers (BatchNorm running stats).
+
+    The decay ramps up as ``min(decay, (1 + t) / (10 + t))`` so early weights fade quickly.
+    """
+    beta = min(decay, (1.0 + step) / (10.0 + step))
+    e_float = [t for t in _tensors(ema) if t.is_floating_point()]
+    g_float = [t for t in _tensors(g) if t.is_floating_point()]
+    torch._foreach_lerp_(e_float, g_float, 1.0 - beta)
+    for e, s in zip(ema.buffers(), g.buffers(), strict=True):
+        if not e.is_floating_point():
+            e.copy_(s)  # num_batches_tracked
+
+
+def _tensors(m: nn.Module) -> list[torch.Tensor]:
+    return [*m.parameters(), *m.buffers()]
+
+
+class BatchIndices(torch.utils.data.Sampler):
+    """Yields this rank's index tensor for every global batch from ``start`` on (forever)."""
+
+    def __init__(self, n: int, batch: int, *, seed: int, start: int, dist: Dist) -> None:
+        self.n, self.batch, self.seed, self.start, self.dist = n, batch, seed, start, dist
+        self.per_epoch = n // (batch * dist.world)
+
+    def __iter__(self) -> Iterator[torch.Tensor]:
+        b, epoch, perm = self.start, -1, None
+        while True:
+            if b // self.per_epoch != epoch:
+                epoch = b // self.per_epoch
+                gen = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+                perm = torch.randperm(self.n, generator=gen)
+            lo = (b % self.per_epoch) * self.batch * self.dist.world + self.dist.rank * self.batch
+            yield perm[lo : lo + self.batch]
+            b += 1
+
+
+class _Rows(torch.utils.data.Dataset):
+    """In-memory uint8 images and labels, indexed by a whole index tensor at once."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor | None) -> None:
+        self.images, self.labels = images, labels
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def __getitem__(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        y = self.labels[idx] if self.labels is not None else torch.empty(0, dtype=torch.int64)
+        return self.images[idx], y
+
+
+class BatchStream:
+    """Batches ``(real (B, C, H, W) float in [-1, 1], labels (B,) | None)`` on ``device``."""
+
+    def __init__(
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor | None,
+        *,
+        batch: int,
+        seed: int,
+        start: int,
+        dist: Dist,
+        workers: int,
+        device: torch.device,
+    ) -> None:
+        sampler = BatchIndices(images.shape[0], batch, seed=seed, start=start, dist=dist)
+        if sampler.per_epoch < 1:
+            raise ValueError(
+                f"expected at least batch_size x processes = {batch * dist.world} images, "
+                f"found {images.shape[0]}; lower --batch-size"
+            )
+        self.per_epoch, self.device, self.conditional = (
+            sampler.per_epoch,
+            device,
+            labels is not None,
+        )
+        loader = torch.utils.data.DataLoader(
+            _Rows(images, labels),
+            sampler=sampler,
+            batch_size=None,
+            num_workers=workers,
+            pin_memory=device.type == "cuda",
+            persistent_workers=workers > 0,
+        )
+        self._it = iter(loader)
+
+    def __next__(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        x, y = next(self._it)
+        x = x.to(self.device, non_blocking=True).float().mul_(2.0 / 255.0).sub_(1.0)
+        y = y.to(self.device, non_blocking=True) if self.conditional else None
+        return x, y

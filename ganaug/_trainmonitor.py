@@ -1,0 +1,146 @@
+"""What a training run records besides weights: the loss log, sample grids, and best-checkpoint
+selection by Frechet distance (``ganaug.metrics``) of EMA samples against real images."""
+
+from __future__ import annotations
+
+import copy
+import csv
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from . import _rng
+from .engine import to_uint8
+
+__all__ = ["LossLog", "sample_images", "save_grid", "Selector"]
+
+LOG_FIELDS = ("step", "epoch", "seconds", "loss_d", "loss_g", "d_real", "d_fake", "fd", "class_acc")
+
+
+class LossLog:
+    """``log.csv``: one row per log interval (means over the interval) and per evaluation."""
+
+    def __init__(self, path: Path, *, resume_step: int) -> None:
+        self.path = path
+        rows = []
+        if path.exists():  # drop rows a crash left after the checkpoint we resume from
+            with open(path, newline="") as f:
+                rows = [r for r in csv.DictReader(f) if int(r["step"]) <= resume_step]
+        with open(path, "w", newline="") as f:
+            w = csv.DictWriter(f, LOG_FIELDS)
+            w.writeheader()
+            w.writerows(rows)
+
+    def write(self, **row: Any) -> None:
+        with open(self.path, "a", newline="") as f:
+            csv.DictWriter(f, LOG_FIELDS).writerow({k: _fmt(row.get(k)) for k in LOG_FIELDS})
+
+
+def _fmt(v: Any) -> Any:
+    return f"{v:.6g}" if isinstance(v, float) else ("" if v is None else v)
+
+
+@torch.inference_mode()
+def sample_images(
+    g: nn.Module,
+    *,
+    n: int,
+    latent_dim: int,
+    num_classes: int,
+    seed: int,
+    device: torch.device,
+    batch: int = 500,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """uint8 samples (n, C, H, W) of an eval-mode generator; class = index mod K (balanced)."""
+    idx = torch.arange(n, dtype=torch.int64)
+    labels = idx % num_classes if num_classes else None
+    out = []
+    for lo in range(0, n, batch):
+        z = _rng.normal(idx[lo : lo + batch], seed, latent_dim).to(device)
+        y = labels[lo : lo + batch].to(device) if labels is not None else None
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            out.append(to_uint8(g(z, y).float()).cpu())
+    return torch.cat(out), (labels if labels is not None else torch.full((n,), -1))
+
+
+def save_grid(
+    g: nn.Module, path: Path, *, latent_dim: int, num_classes: int, seed: int, device: torch.device
+) -> None:
+    """A PNG grid: one column per class (10 rows) or 8 x 8 for an unconditional model."""
+    from torchvision.utils import save_image
+
+    k = num_classes or 8
+    images, _ = sample_images(
+        g,
+        n=k * (10 if num_classes else 8),
+        latent_dim=latent_dim,
+        num_classes=num_classes,
+        seed=seed,
+        device=device,
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_image(images.float() / 255.0, str(path), nrow=k, padding=2)
+
+
+class Selector:
+    """Keeps the EMA generator with the lowest FD against held-out real images.
+
+    Args:
+        real: uint8 reference images (N, C, H, W).
+        feature_model: returns a ``ganaug.metrics.DomainClassifier`` trained on the training
+            data; called at the first evaluation (training it can take minutes).
+        n: generated samples per evaluation.
+        seed: sample seed (fixed, so evaluations differ only by the weights).
+    """
+
+    def __init__(
+        self, *, real: torch.Tensor, feature_model: Callable[[], nn.Module], n: int, seed: int
+    ) -> None:
+        self.real, self.n, self.seed = real, n, seed
+        self._make_model, self._model = feature_model, None
+        self.best_fd, self.best_step, self.best_state = math.inf, -1, None
+
+    def evaluate(
+        self, ema: nn.Module, *, step: int, latent_dim: int, num_classes: int, device: torch.device
+    ) -> tuple[float, float | None]:
+        """FD (and class accuracy for a conditional model) of the generator's samples."""
+        from .metrics import class_accuracy, frechet_distance
+
+        fake, labels = sample_images(
+            ema,
+            n=self.n,
+            latent_dim=latent_dim,
+            num_classes=num_classes,
+            seed=self.seed,
+            device=device,
+        )
+        if self._model is None:
+            self._model = self._make_model()
+        fd = frechet_distance(self.real, fake, feature_model=self._model)
+        if math.isfinite(fd) and fd < self.best_fd:
+            self.best_fd, self.best_step = fd, step
+            self.best_state = {k: v.detach().cpu().clone() for k, v in ema.state_dict().items()}
+        acc = class_accuracy(self._model, fake, labels) if num_classes else None
+        return fd, acc
+
+    def state(self) -> dict[str, Any] | None:
+        if self.best_state is None:
+            return None
+        return {"fd": self.best_fd, "step": self.best_step, "ema": self.best_state}
+
+    def load(self, state: dict[str, Any] | None) -> None:
+        if state is not None:
+            self.best_fd, self.best_step = float(state["fd"]), int(state["step"])
+            self.best_state = state["ema"]
+
+    def best_module(self, ema: nn.Module) -> nn.Module:
+        """The best generator (a copy of ``ema`` with the best weights), or ``ema`` itself."""
+        if self.best_state is None:
+            return ema
+        best = copy.deepcopy(ema)
+        best.load_state_dict(self.best_state)
+        return best

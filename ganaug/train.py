@@ -1,0 +1,306 @@
+"""``ganaug.train``: train a (class-conditional) GAN on real data and write one model file.
+
+The known fixes are on by default: hinge loss, Adam(0.5, 0.999), an EMA generator for sampling
+(parameters and BatchNorm statistics), a projection discriminator for conditional data, and
+best-checkpoint selection by Frechet distance in a domain classifier's feature space. The step
+itself lives in ``_trainloop`` (``d_step`` / ``g_step``), records in ``_trainmonitor``, the run
+folder and checkpoints in ``_checkpoint``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ._checkpoint import (
+    CKPT_NAME,
+    checkpoint_state,
+    nonfinite_modules,
+    prepare_run_dir,
+    restore,
+    save_checkpoint,
+)
+from ._ddp import Dist, init_dist
+from ._trainconfig import TrainConfig, model_config, resolved_config, total_steps
+from ._trainloop import BatchStream, Nets, build_nets, d_step, ema_update, g_step, step_rng
+from ._trainmonitor import LossLog, Selector, save_grid
+from .data import ImageData, load_dataset
+from .models import ModelConfig
+
+__all__ = ["TrainConfig", "TrainingDiverged", "train"]
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss or weight became NaN/inf; the last good checkpoint is kept, no model is written."""
+
+
+def train(
+    dataset: Any,
+    *,
+    out: str | os.PathLike,
+    run_dir: str | os.PathLike | None = None,
+    root: str | os.PathLike | None = None,
+    image_size: int | tuple[int, int] | None = None,
+    device: str | torch.device = "cpu",
+    workers: int = 0,
+    resume: bool = False,
+    overwrite: bool = False,
+    progress: bool = True,
+    **options: Any,
+) -> Path:
+    """Train a GAN on ``dataset`` and write the model file ``out``.
+
+    Args:
+        dataset: a data spec for :func:`ganaug.data.load_dataset` (a name such as
+            ``"fashion-mnist"``, an image folder, an .h5/.npz file) or a Dataset of
+            (image, int label).
+        out: the ``.safetensors`` model file to write (the best EMA generator + D).
+        run_dir: folder for checkpoints, sample grids, ``log.csv`` and ``config.json``
+            (default: ``OUT`` without suffix + ``.run``).
+        root, image_size: passed to :func:`ganaug.data.load_dataset`.
+        device, workers: where to train; DataLoader worker processes.
+        resume: continue the run in ``run_dir`` (same settings required).
+        overwrite: replace a previous run in ``run_dir``.
+        progress: show a tqdm bar.
+        **options: :class:`TrainConfig` fields (``arch``, ``loss``, ``steps``, ``ema``, ...).
+
+    Returns:
+        The path of the model file.
+
+    Example:
+        >>> ganaug.train("fashion-mnist", out="fm.safetensors", steps=2000)  # doctest: +SKIP
+    """
+    cfg = TrainConfig(**options)
+    dev = torch.device(device)
+    dist = init_dist(dev)
+    if dev.type == "cuda" and dist.active:
+        dev = torch.device("cuda", dist.local_rank)
+    data = load_dataset(dataset, root=root, image_size=image_size)
+    model_cfg, labels = model_config(cfg, data)
+    total = total_steps(cfg, len(data), dist)
+    out = Path(out)
+    run = Path(run_dir) if run_dir is not None else out.with_suffix(".run")
+    resolved = resolved_config(cfg, data, model_cfg, dist, dev, workers, out)
+    ckpt = (
+        prepare_run_dir(run, config=resolved, resume=resume, overwrite=overwrite)
+        if dist.main
+        else None
+    )
+    dist.barrier()
+    nets = build_nets(model_cfg, cfg, dev, dist)
+    selector = _selector(cfg, data, dev) if dist.main and cfg.eval_every > 0 else None
+    start = restore(nets, selector, run / CKPT_NAME, lr_g=cfg.lr_g, lr_d=cfg.lr_d) if resume else 0
+    ctx = _Context(cfg, model_cfg, dist, dev, run, selector, resolved, total, progress)
+    stream = BatchStream(
+        data.images,
+        labels,
+        batch=cfg.batch_size,
+        seed=cfg.seed,
+        start=start * cfg.n_critic,
+        dist=dist,
+        workers=workers,
+        device=dev,
+    )
+    done = _loop(nets, ctx, stream, start)
+    if dist.main:
+        _export(nets, ctx, data, out, done)
+    dist.barrier()
+    del ckpt
+    return out
+
+
+def _selector(cfg: TrainConfig, data: ImageData, dev: torch.device) -> Selector | None:
+    """FD against a fixed subset of the real data, in a classifier trained on all of it."""
+    if data.labels is None:
+        print(
+            "ganaug train: unlabelled data has no domain classifier; best-checkpoint "
+            "selection is off (the last EMA generator is exported)"
+        )
+        return None
+    from .metrics import domain_classifier
+
+    gen = torch.Generator().manual_seed(cfg.seed + 17)
+    pick = torch.randperm(len(data), generator=gen)[: min(cfg.eval_samples, len(data))]
+    return Selector(
+        real=data.images[pick],
+        n=cfg.eval_samples,
+        seed=cfg.seed + 1,
+        feature_model=lambda: domain_classifier(data.images, data.labels, device=dev),
+    )
+
+
+@dataclass
+class _Context:
+    """What the loop needs besides the networks; rank 0 alone writes files and shows progress."""
+
+    cfg: TrainConfig
+    model_cfg: ModelConfig
+    dist: Dist
+    device: torch.device
+    run: Path
+    selector: Selector | None
+    resolved: dict[str, Any]
+    total: int
+    progress: bool
+
+    def due(self, done: int, every: int) -> bool:
+        return every > 0 and done % every == 0
+
+
+def _loop(nets: Nets, ctx: _Context, stream: BatchStream, start: int) -> int:
+    """Train from step ``start``; returns the number of steps done when it stops."""
+    from tqdm.auto import tqdm
+
+    cfg, dev, rank = ctx.cfg, ctx.device, ctx.dist.rank
+    log = LossLog(ctx.run / "log.csv", resume_step=start) if ctx.dist.main else None
+    bar = tqdm(
+        total=ctx.total,
+        initial=start,
+        disable=not (ctx.progress and ctx.dist.main),
+        unit="step",
+        dynamic_ncols=True,
+    )
+    acc, n_acc, t0, done = torch.zeros(4, device=dev), 0, time.monotonic(), start
+    for step in range(start, ctx.total):
+        for k in range(cfg.n_critic):
+            real, y = next(stream)  # (B, C, H, W) in [-1, 1], (B,) | None
+            ld, dr, df = d_step(nets, cfg, real, y, step_rng(cfg.seed, step, k, rank, dev))
+        rng = step_rng(cfg.seed, step, cfg.n_critic, rank, dev)
+        lg = g_step(nets, cfg, y, real.shape[0], rng, dev)
+        ema_update(nets.ema, nets.g, cfg.ema, step)
+        acc += torch.stack([ld, lg, dr, df])
+        n_acc, done = n_acc + 1, step + 1
+        bar.update(1)
+        if ctx.due(done, cfg.log_every) or done == ctx.total:
+            stop = _log(ctx, log, bar, acc, n_acc, done, stream, time.monotonic() - t0)
+            acc.zero_()
+            n_acc = 0
+            if stop:
+                break
+        if ctx.dist.main and ctx.due(done, cfg.sample_every):
+            _grid(nets, ctx, done)
+        if ctx.selector is not None and ctx.due(done, cfg.eval_every):
+            _evaluate(nets, ctx, log, done)
+        if ctx.due(done, cfg.checkpoint_every):
+            _checkpoint(nets, ctx, done)
+    bar.close()
+    if n_acc:  # a partial interval since the last log line
+        _log(ctx, log, bar, acc, n_acc, done, stream, time.monotonic() - t0)
+    if ctx.selector is not None and not ctx.due(done, cfg.eval_every) and done > start:
+        _evaluate(nets, ctx, log, done)
+    if ctx.dist.main:
+        _grid(nets, ctx, done)
+    _checkpoint(nets, ctx, done)
+    return done
+
+
+def _log(
+    ctx: _Context,
+    log: LossLog | None,
+    bar: Any,
+    acc: torch.Tensor,
+    n: int,
+    done: int,
+    stream: BatchStream,
+    elapsed: float,
+) -> bool:
+    """Write a log row; returns True when the time limit is reached. Raises on NaN/inf."""
+    over = ctx.cfg.time_limit is not None and elapsed >= ctx.cfg.time_limit * 60.0
+    stats = torch.cat([acc / n, torch.tensor([float(over)], device=acc.device)])
+    ctx.dist.all_sum(stats)
+    ld, lg, dr, df, stop = (stats / ctx.dist.world).tolist()  # .tolist(): a device sync, here only
+    if not all(math.isfinite(v) for v in (ld, lg, dr, df)):
+        bar.close()
+        _diverged(ctx, done, f"loss_d={ld}, loss_g={lg}")
+    if log is not None:
+        epoch = done * ctx.cfg.n_critic / stream.per_epoch
+        log.write(
+            step=done,
+            epoch=round(epoch, 3),
+            seconds=round(elapsed, 1),
+            loss_d=ld,
+            loss_g=lg,
+            d_real=dr,
+            d_fake=df,
+        )
+        bar.set_postfix(
+            loss_d=f"{ld:.3f}", loss_g=f"{lg:.3f}", d_x=f"{dr:.2f}", d_gz=f"{df:.2f}", refresh=False
+        )
+    return stop > 0
+
+
+def _diverged(ctx: _Context, done: int, what: str) -> None:
+    ckpt = ctx.run / CKPT_NAME
+    kept = (
+        f"the last good checkpoint is kept in {ckpt} (continue it with --resume and a lower "
+        f"learning rate)"
+        if ckpt.exists()
+        else "no checkpoint had been written yet"
+    )
+    raise TrainingDiverged(
+        f"training diverged by step {done} ({what}); stopped without writing a model, and "
+        f"{kept}. Try a lower learning rate (--lr-d/--lr-g, e.g. half), --loss hinge, "
+        f"--spectral-norm or a smaller --batch-size."
+    )
+
+
+def _grid(nets: Nets, ctx: _Context, done: int) -> None:
+    save_grid(
+        nets.ema,
+        ctx.run / "samples" / f"step_{done:07d}.png",
+        latent_dim=ctx.cfg.latent_dim,
+        num_classes=ctx.model_cfg.num_classes,
+        seed=ctx.cfg.seed,
+        device=ctx.device,
+    )
+
+
+def _evaluate(nets: Nets, ctx: _Context, log: LossLog | None, done: int) -> None:
+    fd, acc = ctx.selector.evaluate(
+        nets.ema,
+        step=done,
+        latent_dim=ctx.cfg.latent_dim,
+        num_classes=ctx.model_cfg.num_classes,
+        device=ctx.device,
+    )
+    if log is not None:
+        log.write(step=done, fd=fd, class_acc=acc)
+
+
+def _checkpoint(nets: Nets, ctx: _Context, done: int) -> None:
+    """Rank 0 writes the checkpoint, only after checking every weight is finite."""
+    if not ctx.dist.main:
+        return
+    bad = nonfinite_modules(nets)
+    if bad:
+        _diverged(ctx, done, f"non-finite weights in {', '.join(bad)}")
+    best = ctx.selector.state() if ctx.selector is not None else None
+    save_checkpoint(
+        ctx.run / CKPT_NAME, checkpoint_state(nets, done, best, ctx.cfg.seed, ctx.dist.world)
+    )
+
+
+def _export(nets: Nets, ctx: _Context, data: ImageData, out: Path, done: int) -> None:
+    from .modelfile import save
+
+    sel = ctx.selector
+    g = sel.best_module(nets.ema) if sel is not None else nets.ema
+    provenance = {
+        "data_fingerprint": data.fingerprint(),
+        "data_source": data.source,
+        "n_images": len(data),
+        "steps": done,
+        "seed": ctx.cfg.seed,
+        "loss": ctx.cfg.loss,
+        "ema": ctx.cfg.ema,
+        "selected_step": sel.best_step if sel is not None and sel.best_state else done,
+        "selected_fd": sel.best_fd if sel is not None and sel.best_state else None,
+        "train_config": ctx.resolved["train"],
+    }
+    save(out, config=ctx.model_cfg, generator=g, discriminator=nets.d, provenance=provenance)

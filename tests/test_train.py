@@ -1,0 +1,311 @@
+"""Training: every loss and option on real data, exact resume, DataLoader workers, NaN stop."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import ganaug
+from ganaug.data import ImageData, fingerprint
+from ganaug.train import TrainingDiverged, train
+
+TINY_MLP = {"g_hidden": [32, 64], "d_hidden": [64, 32], "embed_dim": 8}
+TINY_DCGAN = {"g_width": 8, "d_width": 8, "embed_dim": 8}
+FAST = {"log_every": 2, "sample_every": 0, "checkpoint_every": 0, "progress": False}
+
+
+@pytest.fixture(scope="module")
+def small(fmnist_train) -> ImageData:
+    """512 real Fashion-MNIST training images, downsized to 16x16 to keep steps cheap."""
+    from torchvision.transforms.v2 import functional as TF
+
+    x = TF.resize(fmnist_train.data[:512, None], [16, 16], antialias=True)
+    return ImageData(x, fmnist_train.targets[:512].clone(), list(fmnist_train.classes), "fm512")
+
+
+def _finite_model(path) -> ganaug.Generator:
+    mf = ganaug.read_model_file(path)
+    for state in (mf.generator_state, mf.discriminator_state):
+        assert all(torch.isfinite(t).all() for t in state.values() if t.is_floating_point())
+    return ganaug.load(path)
+
+
+def _log_rows(run_dir):
+    import csv
+
+    with open(run_dir / "log.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.mark.parametrize("loss", ["minimax", "hinge", "wgan-gp", "lsgan"])
+def test_each_loss_trains_without_nan(tmp_path, small, loss):
+    out = train(
+        small,
+        out=tmp_path / "m.safetensors",
+        arch="mlp",
+        arch_args=TINY_MLP,
+        loss=loss,
+        steps=4,
+        batch_size=32,
+        n_critic=2 if loss == "wgan-gp" else 1,
+        **FAST,
+    )
+    gen = _finite_model(out)
+    assert gen.num_classes == 10 and gen.image_shape == (1, 16, 16)
+    rows = [r for r in _log_rows(tmp_path / "m.run") if r["loss_d"]]
+    assert [int(r["step"]) for r in rows] == [2, 4]
+    assert all(math.isfinite(float(r[k])) for r in rows for k in ("loss_d", "loss_g", "d_real"))
+    assert gen.provenance["loss"] == loss and gen.provenance["steps"] == 4
+    assert gen.provenance["data_fingerprint"] == fingerprint(small.images, small.labels)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"arch": "dcgan", "spectral_norm": True, "diffaugment": "translation,cutout,color"},
+        {"arch": "dcgan", "conditional": False, "ema": 0.0, "n_critic": 2, "lr_d": 4e-4},
+        {
+            "arch": "mlp",
+            "spectral_norm": True,
+            "ema": 0.9,
+            "beta1": 0.0,
+            "beta2": 0.9,
+            "latent_dim": 16,
+            "epochs": 0.25,
+        },
+    ],
+)
+def test_options_train_without_nan(tmp_path, small, options):
+    args = {
+        "arch_args": TINY_DCGAN if options["arch"] == "dcgan" else TINY_MLP,
+        "steps": 3,
+        **options,
+    }
+    if "epochs" in args:
+        args.pop("steps")
+    out = train(small, out=tmp_path / "m.safetensors", batch_size=32, **FAST, **args)
+    gen = _finite_model(out)
+    assert gen.num_classes == (0 if options.get("conditional") is False else 10)
+    assert gen.config.arch_args["spectral_norm"] == options.get("spectral_norm", False)
+    config = json.loads((tmp_path / "m.run" / "config.json").read_text())
+    assert config["train"]["diffaugment"] == options.get("diffaugment", "")
+    steps = 4 if "epochs" in options else 3  # 0.25 epochs of 512 images at 32 = 4 steps
+    assert gen.provenance["steps"] == steps
+    images, _ = gen.sample(8, labels=None if gen.num_classes == 0 else "balanced")
+    assert images.shape == (8, 1, 16, 16)
+
+
+def test_ema_generator_is_what_gets_exported(tmp_path, small):
+    train(
+        small,
+        out=tmp_path / "a.safetensors",
+        arch="mlp",
+        arch_args=TINY_MLP,
+        steps=4,
+        ema=0.5,
+        **{**FAST, "checkpoint_every": 4},
+    )
+    ckpt = torch.load(tmp_path / "a.run" / "checkpoint.pt", weights_only=True)
+    mf = ganaug.read_model_file(tmp_path / "a.safetensors")
+    for k, v in mf.generator_state.items():
+        assert torch.equal(v, ckpt["ema"][k]) and not torch.equal(v, ckpt["g"][k]), k
+
+
+def test_ema_covers_batchnorm_buffers(tmp_path, small):
+    train(
+        small,
+        out=tmp_path / "a.safetensors",
+        arch="dcgan",
+        arch_args=TINY_DCGAN,
+        steps=4,
+        ema=0.99,
+        **FAST,
+    )
+    ckpt = torch.load(tmp_path / "a.run" / "checkpoint.pt", weights_only=True)
+    key = next(k for k in ckpt["ema"] if k.endswith("running_mean"))
+    assert ckpt["ema"][key].abs().sum() > 0  # moved away from the initial zeros
+    assert not torch.equal(ckpt["ema"][key], ckpt["g"][key])  # averaged, not copied
+
+
+def _weights(path):
+    mf = ganaug.read_model_file(path)
+    return {
+        **{f"g.{k}": v for k, v in mf.generator_state.items()},
+        **{f"d.{k}": v for k, v in mf.discriminator_state.items()},
+    }
+
+
+def test_resume_equals_an_uninterrupted_run(tmp_path, small):
+    common = {
+        "arch": "dcgan",
+        "arch_args": TINY_DCGAN,
+        "batch_size": 32,
+        "seed": 3,
+        "diffaugment": "translation,cutout",
+        "n_critic": 2,
+        **FAST,
+    }
+    full = train(small, out=tmp_path / "full.safetensors", steps=6, **common)
+    part = tmp_path / "part.safetensors"
+    train(small, out=part, steps=3, **common)
+    train(small, out=part, steps=6, resume=True, **common)
+    a, b = _weights(full), _weights(part)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    rows = _log_rows(tmp_path / "part.run")
+    full_steps = [int(r["step"]) for r in _log_rows(tmp_path / "full.run")]
+    assert full_steps == [2, 4, 6]
+    assert [int(r["step"]) for r in rows] == [2, 3, 4, 6]  # + the row where the first part stopped
+
+
+def test_dataloader_workers_give_the_same_model(tmp_path, small):
+    common = {"arch": "mlp", "arch_args": TINY_MLP, "steps": 4, "batch_size": 32, **FAST}
+    a = train(small, out=tmp_path / "a.safetensors", workers=0, **common)
+    b = train(small, out=tmp_path / "b.safetensors", workers=2, **common)
+    wa, wb = _weights(a), _weights(b)
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_same_seed_same_bytes_other_seed_differs(tmp_path, small):
+    common = {"arch": "mlp", "arch_args": TINY_MLP, "steps": 2, "batch_size": 32, **FAST}
+    a = train(small, out=tmp_path / "a.safetensors", seed=1, **common)
+    b = train(small, out=tmp_path / "b.safetensors", seed=1, **common)
+    c = train(small, out=tmp_path / "c.safetensors", seed=2, **common)
+    assert a.read_bytes() == b.read_bytes() != c.read_bytes()
+
+
+def test_sample_grids_checkpoints_log_and_config_are_written(tmp_path, small):
+    train(
+        small,
+        out=tmp_path / "m.safetensors",
+        arch="mlp",
+        arch_args=TINY_MLP,
+        steps=4,
+        batch_size=32,
+        log_every=2,
+        sample_every=2,
+        checkpoint_every=2,
+        progress=False,
+    )
+    run = tmp_path / "m.run"
+    assert sorted(p.name for p in (run / "samples").iterdir()) == [
+        "step_0000002.png",
+        "step_0000004.png",
+    ]
+    from PIL import Image
+
+    assert Image.open(run / "samples" / "step_0000004.png").size[0] > 16 * 10
+    ckpt = torch.load(run / "checkpoint.pt", weights_only=True)
+    assert ckpt["step"] == 4 and {"opt_g", "opt_d", "ema", "rng"} <= set(ckpt)
+    config = json.loads((run / "config.json").read_text())
+    assert config["data"]["n"] == 512 and config["model"]["num_classes"] == 10
+
+
+def test_non_finite_loss_stops_cleanly_and_keeps_the_last_good_checkpoint(tmp_path, small):
+    out = tmp_path / "m.safetensors"
+    common = {
+        "arch": "mlp",
+        "arch_args": TINY_MLP,
+        "loss": "lsgan",
+        "batch_size": 32,
+        "log_every": 1,
+        "checkpoint_every": 1,
+        "sample_every": 0,
+        "progress": False,
+    }
+    train(small, out=out, steps=2, **common)
+    good = out.read_bytes()
+    # Adam moves every weight by ~lr per step: at lr 3e5 D(G(z))^2 overflows to inf at once
+    with pytest.raises(
+        TrainingDiverged,
+        match=r"diverged by step 3 .*last good checkpoint.*"
+        r"--resume and a lower learning rate",
+    ):
+        train(small, out=out, steps=10, lr_d=3e5, lr_g=3e5, resume=True, **common)
+    assert out.read_bytes() == good  # the earlier model stays; no NaN model is written
+    ckpt = torch.load(tmp_path / "m.run" / "checkpoint.pt", weights_only=True)
+    assert ckpt["step"] == 2
+    assert all(torch.isfinite(v).all() for v in ckpt["g"].values() if v.is_floating_point())
+    with pytest.raises(TrainingDiverged, match="no checkpoint had been written yet"):
+        train(small, out=tmp_path / "n.safetensors", steps=4, lr_d=3e5, lr_g=3e5, **common)
+    assert not (tmp_path / "n.safetensors").exists()
+    # the advised fix works: resume the last good checkpoint with a normal learning rate
+    train(small, out=out, steps=4, resume=True, **common)
+    _finite_model(out)
+
+
+# --- bad input ------------------------------------------------------------------------------
+
+
+def test_output_folder_of_another_run_is_refused(tmp_path, small):
+    common = {"arch": "mlp", "arch_args": TINY_MLP, "steps": 1, "batch_size": 32, **FAST}
+    train(small, out=tmp_path / "m.safetensors", **common)
+    with pytest.raises(FileExistsError, match="already holds files.*--resume.*--overwrite"):
+        train(small, out=tmp_path / "m.safetensors", **common)
+    train(small, out=tmp_path / "m.safetensors", overwrite=True, **common)
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="not a ganaug training run"):
+        train(
+            small,
+            out=tmp_path / "x.safetensors",
+            run_dir=tmp_path / "other",
+            overwrite=True,
+            **common,
+        )
+    assert (tmp_path / "other" / "notes.txt").exists()
+
+
+def test_resume_with_another_configuration_is_refused(tmp_path, small):
+    common = {"arch": "mlp", "arch_args": TINY_MLP, "batch_size": 32, **FAST}
+    train(small, out=tmp_path / "m.safetensors", steps=1, **common)
+    with pytest.raises(ValueError, match="another configuration.*loss: checkpoint 'hinge', now"):
+        train(small, out=tmp_path / "m.safetensors", steps=2, loss="lsgan", resume=True, **common)
+    other = ImageData(small.images.flip(3), small.labels, small.class_names, "flipped")
+    with pytest.raises(ValueError, match="data_fingerprint"):
+        train(other, out=tmp_path / "m.safetensors", steps=2, resume=True, **common)
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        train(small, out=tmp_path / "new.safetensors", steps=2, resume=True, **common)
+
+
+@pytest.mark.parametrize(
+    "options, match",
+    [
+        ({"loss": "wasserstein"}, "unknown loss"),
+        ({"arch": "resnet"}, "unknown --arch"),
+        ({"ema": 1.0}, "ema"),
+        ({"diffaugment": "flip"}, "diffaugment"),
+        ({"batch_size": 4096}, "at least batch_size"),
+    ],
+)
+def test_bad_options_are_refused(tmp_path, small, options, match):
+    with pytest.raises(ValueError, match=match):
+        train(small, out=tmp_path / "m.safetensors", steps=1, **{**FAST, **options})
+
+
+def test_conditional_training_needs_labels(tmp_path, small):
+    unlabelled = ImageData(small.images, None, [], "unlabelled")
+    with pytest.raises(ValueError, match="no labels"):
+        train(unlabelled, out=tmp_path / "m.safetensors", conditional=True, steps=1, **FAST)
+    out = train(
+        unlabelled,
+        out=tmp_path / "u.safetensors",
+        arch="mlp",
+        arch_args=TINY_MLP,
+        steps=1,
+        batch_size=32,
+        **FAST,
+    )
+    assert ganaug.load(out).num_classes == 0
+
+
+def test_bundled_model_loads_with_fashion_mnist_classes(fmnist_train):
+    gen = ganaug.load("fashion-mnist")
+    assert gen.image_shape == (1, 28, 28) and gen.class_names == list(fmnist_train.classes)
+    assert gen.model_file.path.stat().st_size <= 8 * 2**20
+    x = torch.as_tensor(np.asarray(fmnist_train.data))[:, None]
+    assert gen.provenance["data_fingerprint"] == fingerprint(x, fmnist_train.targets)
+    assert gen.provenance["n_images"] == 60000
