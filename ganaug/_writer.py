@@ -218,9 +218,9 @@ def open_work(
         process dying, even by SIGKILL) releases the lock.
     """
     if work.exists():
-        old = read_job(work)
-        started = work.is_dir() and any(not p.name.endswith(".tmp") for p in work.iterdir())
-        if old is None and not started:  # killed while creating the folder: start it afresh
+        old = read_job(work) if work.is_dir() else None
+        # a folder holding nothing but temporaries: killed while creating it, start afresh
+        if work.is_dir() and old is None and all(p.suffix == ".tmp" for p in work.iterdir()):
             shutil.rmtree(work)
         elif old != job:
             if not overwrite:

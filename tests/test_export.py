@@ -420,6 +420,9 @@ def test_bad_paths_and_models(tmp_path, gen):
         ganaug.export(blocker, tmp_path / "x.h5", 10, progress=False)
     with pytest.raises(FileNotFoundError, match="nothing to resume"):
         ganaug.export(gen, tmp_path / "x.h5", 10, device="cpu", progress=False, resume=True)
+    (tmp_path / "y.h5.partial").write_text("not a folder")
+    with pytest.raises(ValueError, match="not a ganaug export working folder"):
+        ganaug.export(gen, tmp_path / "y.h5", 10, device="cpu", progress=False, resume=True)
     foreign = tmp_path / "foreign.h5"
     with h5py.File(foreign, "w") as f:
         f["x"] = np.arange(3)
