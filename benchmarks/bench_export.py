@@ -5,8 +5,11 @@
     a script that imports ganaug, loads the model and generates the same rows.
 (b) file size against raw bytes for each compression, on the exported samples and on real
     Fashion-MNIST test images stored the same way (what a trained model's output looks like).
-(c) the chunk-size measurement behind ``CHUNK_BYTES``: shuffled batch reads (cold: first pass,
-    warm: second pass of one process) and file size for several rows per chunk.
+(c) the chunk-size measurement behind ``CHUNK_BYTES``, for several rows per chunk: file size and
+    shuffled batch-256 reads (cold: first pass, warm: second pass of one process) with
+    H5Dataset's in-memory copy (the whole file inflated on first access) and without it
+    (``cache_bytes=0``: chunk by chunk, what files larger than the copy limit get), plus the
+    latter on a file 10x larger where the HDF5 chunk cache no longer helps.
 (d) shuffled ``DataLoader`` throughput (batch 256, workers 0 and 2, 3 epochs, fresh workers each
     epoch) over ``H5Dataset(output="tensor")`` against a ``TensorDataset`` of the same uint8
     tensors in memory; target >= 0.5x.

@@ -143,9 +143,9 @@ class H5Dataset(VisionDataset):
         target_transform: applied to each target.
         transforms: applied to ``(image, target)`` together (instead of the two above).
         output: "pil", "tensor" or "numpy".
-        cache_bytes: a file whose images take at most this many bytes is kept decompressed in
-            each process's memory as it is read (later epochs read no file); larger files are
-            read chunk by chunk every time.
+        cache_bytes: a file whose images take at most this many bytes is read whole, in one
+            sequential pass, on first access in each process and then served from memory;
+            larger files are read chunk by chunk, only the chunks a batch needs.
 
     Example:
         >>> ds = H5Dataset("synthetic.h5", transform=v2.ToImage())  # doctest: +SKIP
@@ -180,7 +180,7 @@ class H5Dataset(VisionDataset):
             self._chunk_rows = int((f["images"].chunks or [self.attrs["job"]["chunk_rows"]])[0])
         self._file: tuple[Any, Any] | None = None  # (h5py.File, its /images), per process
         self._pid: int | None = None
-        self._mem: tuple[np.ndarray, np.ndarray] | None = None
+        self._mem: np.ndarray | None = None
         self._rows_by_class: dict[int, np.ndarray] = {}
 
     # SampleSource / torchvision attributes
@@ -252,13 +252,9 @@ class H5Dataset(VisionDataset):
         idx = np.where(idx < 0, idx + n, idx)
         if idx.size == 0:
             return np.empty((0, *self._hwc), dtype=np.uint8)
-        chunks = np.unique(idx // self._chunk_rows)  # sorted: one forward pass over the file
         if self._cache_all:
-            mem, have = self._memory()
-            for a, b in _runs(chunks[~have[chunks]]):
-                mem[a * self._chunk_rows : b * self._chunk_rows] = self._read_chunks(a, b)
-                have[a:b] = True
-            return mem[idx]
+            return self._memory()[idx]
+        chunks = np.unique(idx // self._chunk_rows)  # sorted: one forward pass over the file
         uniq, inverse = np.unique(idx, return_inverse=True)
         out = np.empty((uniq.size, *self._hwc), dtype=np.uint8)
         for a, b in _runs(chunks):
@@ -271,12 +267,16 @@ class H5Dataset(VisionDataset):
     def _cache_all(self) -> bool:
         return len(self) * int(np.prod(self._hwc)) <= self.cache_bytes
 
-    def _memory(self) -> tuple[np.ndarray, np.ndarray]:
-        """This process's decompressed copy of the rows read so far, and which chunks it has."""
-        if self._mem is None:  # plain memory: a forked worker may keep what the parent read
-            chunks = -(-len(self) // self._chunk_rows)
-            rows = chunks * self._chunk_rows
-            self._mem = (np.empty((rows, *self._hwc), np.uint8), np.zeros(chunks, bool))
+    def _memory(self) -> np.ndarray:
+        """All images, decompressed in one sequential pass on first use in this process.
+
+        One pass inflates each chunk once; shuffled access to a fresh worker would otherwise
+        inflate a whole chunk per row. Plain memory, so a forked worker keeps the parent's.
+        """
+        if self._mem is None:
+            mem = np.empty((len(self), *self._hwc), np.uint8)
+            self._images().read_direct(mem)
+            self._mem = mem
         return self._mem
 
     def _read_chunks(self, a: int, b: int) -> np.ndarray:
