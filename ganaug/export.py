@@ -37,7 +37,7 @@ COMPRESSIONS = ("gzip", "lzf", "none")
 GZIP_LEVEL = 4
 # ~16 KiB of raw pixels per chunk (16 rows of 28x28x1), chosen by measurement (benchmarks/
 # bench_export.py, RESULTS.md): against 64 rows it costs 0.3% in file size and reads shuffled
-# batches from a file too large for H5Dataset's in-memory copy 2.5x faster (less to inflate
+# batches from a file too large for H5Dataset's in-memory copy 2.5-3.4x faster (less to inflate
 # per row), while files that fit are read at >250k rows/s either way.
 CHUNK_BYTES = 16 << 10
 SEEDS_MEANING = (
