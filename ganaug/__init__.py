@@ -3,7 +3,9 @@
 from ._version import __version__
 from .augment import GANAugmented, SyntheticMixer, SyntheticReplace, mix
 from .engine import Generator, load, to_uint8
+from .evaluate import EvalReport, evaluate
 from .export import export
+from .filtering import FilteredSource
 from .h5dataset import H5Dataset
 from .modelfile import read_model_file, save
 from .models import ModelConfig, create_discriminator, create_generator, list_archs
@@ -27,4 +29,7 @@ __all__ = [
     "save",
     "to_uint8",
     "train",
+    "EvalReport",
+    "evaluate",
+    "FilteredSource",
 ]

@@ -14,275 +14,42 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-import tempfile
-from collections.abc import Iterator
-from pathlib import Path
+import warnings
 from typing import Any
 
 import torch
 from torch import nn
+
+from ._classifier import (
+    DomainClassifier,
+    _batches,
+    _check_images,
+    _to_float,
+    default_cache_dir,
+    domain_classifier,
+    extract_features,
+    load_classifier,
+    predict_proba,
+    save_classifier,
+    train_domain_classifier,
+)
 
 __all__ = [
     "DomainClassifier",
     "train_domain_classifier",
     "domain_classifier",
     "default_cache_dir",
+    "save_classifier",
+    "load_classifier",
     "extract_features",
     "predict_proba",
     "frechet_distance",
+    "frechet_distance_features",
+    "kernel_distance_features",
+    "prdc",
     "class_accuracy",
+    "classification_accuracy_score",
 ]
-
-CLASSIFIER_FORMAT = "ganaug-domain-classifier"
-CLASSIFIER_VERSION = "1"  # bump when the architecture or the training recipe changes
-_TRAIN_DEFAULTS = {"epochs": 3, "batch_size": 128, "lr": 2e-3, "seed": 0}
-
-
-class DomainClassifier(nn.Module):
-    """A small CNN for images (C, H, W), C in {1, 3}, 8 <= H, W <= 64.
-
-    Three conv stages (16/32/64 channels, two 2x poolings), then a ``feature_dim`` layer
-    (the feature space) and the class logits.
-
-    Args:
-        image_shape: (C, H, W) of the images it reads.
-        num_classes: number of classes K (>= 2).
-        feature_dim: width of the penultimate (feature) layer.
-    """
-
-    def __init__(
-        self, *, image_shape: tuple[int, int, int], num_classes: int, feature_dim: int = 128
-    ) -> None:
-        super().__init__()
-        shape = tuple(int(s) for s in image_shape)
-        if len(shape) != 3 or shape[0] not in (1, 3) or not all(8 <= s <= 64 for s in shape[1:]):
-            raise ValueError(
-                f"expected image_shape (C, H, W) with C in {{1, 3}} and 8 <= H, W <= 64, "
-                f"got {tuple(image_shape)}"
-            )
-        if int(num_classes) < 2:
-            raise ValueError(f"expected num_classes >= 2, got {num_classes}")
-        if int(feature_dim) < 2:
-            raise ValueError(f"expected feature_dim >= 2, got {feature_dim}")
-        self.image_shape: tuple[int, int, int] = shape  # type: ignore[assignment]
-        self.num_classes = int(num_classes)
-        self.num_features = int(feature_dim)  # torchmetrics reads `num_features`
-        c = shape[0]
-
-        def block(cin: int, cout: int) -> list[nn.Module]:
-            return [
-                nn.Conv2d(cin, cout, 3, padding=1, bias=False),
-                nn.BatchNorm2d(cout),
-                nn.ReLU(inplace=True),
-            ]
-
-        self.body = nn.Sequential(
-            *block(c, 16),
-            nn.MaxPool2d(2),
-            *block(16, 32),
-            nn.MaxPool2d(2),
-            *block(32, 64),
-            nn.Flatten(),
-            nn.Linear(64 * (shape[1] // 4) * (shape[2] // 4), self.num_features),
-            nn.ReLU(inplace=True),
-        )
-        self.dropout = nn.Dropout(0.3)
-        self.head = nn.Linear(self.num_features, self.num_classes)
-
-    def config(self) -> dict[str, Any]:
-        """Constructor arguments (JSON-able), stored next to the weights."""
-        return {
-            "image_shape": list(self.image_shape),
-            "num_classes": self.num_classes,
-            "feature_dim": self.num_features,
-        }
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        """Penultimate features (B, F) of float images (B, C, H, W) in [-1, 1]."""
-        return self.body(x)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Class logits (B, K) of float images (B, C, H, W) in [-1, 1]."""
-        return self.head(self.dropout(self.body(x)))
-
-
-def _to_float(images: torch.Tensor) -> torch.Tensor:
-    """uint8 (B, C, H, W) -> float in [-1, 1]; float input is taken as already in [-1, 1]."""
-    if images.dtype == torch.uint8:
-        return images.float().mul_(2.0 / 255.0).sub_(1.0)
-    return images.float()
-
-
-def _check_images(
-    images: Any, what: str, image_shape: tuple[int, ...] | None = None
-) -> torch.Tensor:
-    x = torch.as_tensor(images)
-    if x.dtype != torch.uint8 or x.ndim != 4:
-        raise ValueError(f"expected {what} as uint8 (N, C, H, W), got {x.dtype} {tuple(x.shape)}")
-    if image_shape is not None and tuple(x.shape[1:]) != tuple(image_shape):
-        raise ValueError(
-            f"expected {what} of shape {tuple(image_shape)} (the classifier's), "
-            f"got {tuple(x.shape[1:])}"
-        )
-    if x.shape[0] == 0:
-        raise ValueError(f"expected at least one image in {what}, got 0")
-    return x
-
-
-def _batches(x: torch.Tensor, batch_size: int) -> Iterator[torch.Tensor]:
-    for lo in range(0, x.shape[0], batch_size):
-        yield x[lo : lo + batch_size]
-
-
-def train_domain_classifier(
-    images: Any,
-    labels: Any,
-    *,
-    epochs: int = _TRAIN_DEFAULTS["epochs"],
-    batch_size: int = _TRAIN_DEFAULTS["batch_size"],
-    lr: float = _TRAIN_DEFAULTS["lr"],
-    seed: int = 0,
-    device: str | torch.device = "cpu",
-    feature_dim: int = 128,
-) -> DomainClassifier:
-    """Train a :class:`DomainClassifier` on labelled uint8 images (N, C, H, W).
-
-    Adam with a one-cycle learning rate; all randomness (init, shuffling, dropout) comes from
-    ``seed`` inside a forked RNG, so the global RNG is left as it was.
-
-    Returns:
-        The trained classifier in eval mode, on the CPU.
-    """
-    x = _check_images(images, "images")
-    y = torch.as_tensor(labels).to(torch.int64).reshape(-1)
-    if y.numel() != x.shape[0]:
-        raise ValueError(f"expected one label per image ({x.shape[0]}), got {y.numel()}")
-    if y.min() < 0:
-        raise ValueError(f"expected labels 0..K-1, found {int(y.min())}")
-    num_classes = max(int(y.max()) + 1, 2)
-    if epochs < 1 or batch_size < 1:
-        raise ValueError(f"expected epochs >= 1 and batch_size >= 1, got {epochs}, {batch_size}")
-    dev = torch.device(device)
-    rng_devices = [dev.index or 0] if dev.type == "cuda" else []
-    with torch.random.fork_rng(devices=rng_devices):
-        torch.manual_seed(seed)
-        model = DomainClassifier(
-            image_shape=tuple(x.shape[1:]), num_classes=num_classes, feature_dim=feature_dim
-        ).to(dev)
-        gen = torch.Generator().manual_seed(seed)
-        steps_per_epoch = -(-x.shape[0] // batch_size)
-        opt = torch.optim.Adam(model.parameters(), lr=lr)
-        sched = torch.optim.lr_scheduler.OneCycleLR(
-            opt, max_lr=lr, epochs=epochs, steps_per_epoch=steps_per_epoch
-        )
-        model.train()
-        for _ in range(epochs):
-            perm = torch.randperm(x.shape[0], generator=gen)
-            for lo in range(0, x.shape[0], batch_size):
-                idx = perm[lo : lo + batch_size]
-                xb, yb = _to_float(x[idx]).to(dev), y[idx].to(dev)
-                loss = nn.functional.cross_entropy(model(xb), yb)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                sched.step()
-    return model.eval().to("cpu").requires_grad_(False)
-
-
-def default_cache_dir() -> Path:
-    """``$GANAUG_CACHE/classifiers`` or ``~/.cache/ganaug/classifiers``."""
-    base = os.environ.get("GANAUG_CACHE")
-    root = Path(base) if base else Path.home() / ".cache" / "ganaug"
-    return root / "classifiers"
-
-
-def _cache_key(fp: str, train_kwargs: dict[str, Any]) -> str:
-    blob = json.dumps({"v": CLASSIFIER_VERSION, **train_kwargs}, sort_keys=True, default=str)
-    return f"{fp}-{hashlib.sha256(blob.encode()).hexdigest()[:8]}"
-
-
-def save_classifier(
-    path: str | os.PathLike, model: DomainClassifier, info: dict[str, Any] | None = None
-) -> Path:
-    """Write ``model`` as safetensors + JSON metadata, atomically (temp file, then rename)."""
-    from safetensors.torch import save_file
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    meta = {
-        "format": CLASSIFIER_FORMAT,
-        "format_version": CLASSIFIER_VERSION,
-        "config": json.dumps(model.config()),
-        "info": json.dumps(info or {}),
-    }
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(state, tmp, metadata=meta)
-        os.replace(tmp, path)  # atomic: a concurrent reader sees the old file or the new one
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
-
-
-def load_classifier(path: str | os.PathLike) -> DomainClassifier:
-    """Read a classifier written by :func:`save_classifier` (no pickle)."""
-    from safetensors import safe_open
-
-    with safe_open(str(path), framework="pt") as f:
-        meta = f.metadata() or {}
-        if meta.get("format") != CLASSIFIER_FORMAT:
-            raise ValueError(
-                f"{path} is not a ganaug domain classifier (format {meta.get('format')!r})"
-            )
-        state = {k: f.get_tensor(k) for k in f.keys()}
-    cfg = json.loads(meta["config"])
-    model = DomainClassifier(
-        image_shape=tuple(cfg["image_shape"]),
-        num_classes=cfg["num_classes"],
-        feature_dim=cfg["feature_dim"],
-    )
-    model.load_state_dict(state)
-    return model.eval().requires_grad_(False)
-
-
-def domain_classifier(
-    images: Any,
-    labels: Any,
-    *,
-    cache_dir: str | os.PathLike | None = None,
-    device: str | torch.device = "cpu",
-    **train_kwargs: Any,
-) -> DomainClassifier:
-    """The domain classifier for a labelled dataset: read from the cache, or trained and cached.
-
-    The cache key is :func:`ganaug.data.fingerprint` of (images, labels) plus the training
-    settings, so a different dataset or recipe never reuses a stale classifier.
-
-    Args:
-        images: uint8 (N, C, H, W) real training images.
-        labels: (N,) int class labels.
-        cache_dir: where classifiers live (default :func:`default_cache_dir`).
-        device: where to train when it is not cached.
-        **train_kwargs: passed to :func:`train_domain_classifier` (epochs, batch_size, lr, seed).
-    """
-    from .data import fingerprint
-
-    x = _check_images(images, "images")
-    settings = {**_TRAIN_DEFAULTS, **train_kwargs}
-    key = _cache_key(fingerprint(x, labels), settings)
-    path = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    path = path / f"{key}.safetensors"
-    if path.exists():
-        return load_classifier(path)
-    model = train_domain_classifier(x, labels, device=device, **settings)
-    save_classifier(path, model, info={"key": key, "n": int(x.shape[0]), "train": settings})
-    return model
 
 
 class _UInt8Features(nn.Module):
@@ -299,38 +66,15 @@ class _UInt8Features(nn.Module):
         return self.model.features(_to_float(x.to(self.device_))).double().cpu()
 
 
-@torch.inference_mode()
-def extract_features(
-    feature_model: DomainClassifier,
-    images: Any,
-    *,
-    batch_size: int = 512,
-    device: str | torch.device = "cpu",
-) -> torch.Tensor:
-    """Features (N, F) float32 of uint8 images (N, C, H, W), computed in batches, on the CPU."""
-    x = _check_images(images, "images", feature_model.image_shape)
-    dev = torch.device(device)
-    model = feature_model.eval().to(dev)
-    return torch.cat(
-        [model.features(_to_float(b.to(dev))).float().cpu() for b in _batches(x, batch_size)]
-    )
+class _Precomputed(nn.Module):
+    """Identity feature module: lets torchmetrics' FID/KID read features computed once."""
 
+    def __init__(self, num_features: int) -> None:
+        super().__init__()
+        self.num_features = num_features
 
-@torch.inference_mode()
-def predict_proba(
-    classifier: DomainClassifier,
-    images: Any,
-    *,
-    batch_size: int = 512,
-    device: str | torch.device = "cpu",
-) -> torch.Tensor:
-    """Class probabilities (N, K) of uint8 images (N, C, H, W), on the CPU."""
-    x = _check_images(images, "images", classifier.image_shape)
-    dev = torch.device(device)
-    model = classifier.eval().to(dev)
-    return torch.cat(
-        [model(_to_float(b.to(dev))).float().softmax(1).cpu() for b in _batches(x, batch_size)]
-    )
+    def forward(self, f: torch.Tensor) -> torch.Tensor:
+        return f.double()
 
 
 def frechet_distance(
@@ -350,10 +94,7 @@ def frechet_distance(
 
     real = _check_images(real, "real images", feature_model.image_shape)
     fake = _check_images(fake, "fake images", feature_model.image_shape)
-    if real.shape[0] < 2 or fake.shape[0] < 2:
-        raise ValueError(
-            f"expected at least 2 real and 2 fake images, got {real.shape[0]} and {fake.shape[0]}"
-        )
+    _check_pair(real.shape[0], fake.shape[0], 2, "Frechet distance")
     dev = torch.device(device)
     feature_model.eval().to(dev)
     fid = FrechetInceptionDistance(feature=_UInt8Features(feature_model, dev))
@@ -362,6 +103,110 @@ def frechet_distance(
     for b in _batches(fake, batch_size):
         fid.update(b, real=False)
     return max(float(fid.compute()), 0.0)
+
+
+def _check_pair(n_real: int, n_fake: int, least: int, what: str) -> None:
+    if n_real < least or n_fake < least:
+        raise ValueError(
+            f"expected at least {least} real and {least} fake images for the {what}, "
+            f"got {n_real} and {n_fake}"
+        )
+
+
+def _check_features(real: torch.Tensor, fake: torch.Tensor) -> None:
+    if real.ndim != 2 or fake.ndim != 2 or real.shape[1] != fake.shape[1]:
+        raise ValueError(
+            f"expected real and fake features (N, F) of one width, "
+            f"got {tuple(real.shape)} and {tuple(fake.shape)}"
+        )
+
+
+def frechet_distance_features(real: torch.Tensor, fake: torch.Tensor) -> float:
+    """Frechet distance of two feature sets (N, F), via torchmetrics' FID, in float64."""
+    from torchmetrics.image.fid import FrechetInceptionDistance
+
+    _check_features(real, fake)
+    _check_pair(real.shape[0], fake.shape[0], 2, "Frechet distance")
+    fid = FrechetInceptionDistance(feature=_Precomputed(real.shape[1]))
+    fid.update(real.cpu(), real=True)
+    fid.update(fake.cpu(), real=False)
+    return max(float(fid.compute()), 0.0)
+
+
+def kernel_distance_features(
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    *,
+    subsets: int = 100,
+    subset_size: int = 1000,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """KID (mean, std over subsets) of two feature sets (N, F), via torchmetrics' KID.
+
+    torchmetrics draws the subsets with the global RNG; it runs here inside a forked RNG seeded
+    with ``seed``, so the result is reproducible and the caller's RNG is left alone.
+    """
+    from torchmetrics.image.kid import KernelInceptionDistance
+
+    _check_features(real, fake)
+    _check_pair(real.shape[0], fake.shape[0], 2, "kernel distance")
+    size = min(subset_size, real.shape[0], fake.shape[0])
+    with warnings.catch_warnings():  # "will save all extracted features": that is the point
+        warnings.filterwarnings("ignore", message=".*save all extracted features.*")
+        kid = KernelInceptionDistance(
+            feature=_Precomputed(real.shape[1]), subsets=subsets, subset_size=size
+        )
+    kid.update(real.cpu(), real=True)
+    kid.update(fake.cpu(), real=False)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        mean, std = kid.compute()
+    return float(mean), float(std)
+
+
+def _kth_nn_radii(x: torch.Tensor, k: int, batch_size: int) -> torch.Tensor:
+    """(N,) distance from each row of x to its k-th nearest other row."""
+    out = []
+    for lo in range(0, x.shape[0], batch_size):
+        d = torch.cdist(x[lo : lo + batch_size], x)  # (b, N); self at distance 0
+        out.append(d.topk(k + 1, dim=1, largest=False).values[:, k])
+    return torch.cat(out)
+
+
+def prdc(
+    real: torch.Tensor, fake: torch.Tensor, *, k: int = 5, batch_size: int = 1024
+) -> dict[str, float]:
+    """Precision, recall (Kynkaanniemi et al. 2019), density and coverage (Naeem et al. 2020).
+
+    k-NN manifolds in feature space: each sample's ball reaches its k-th nearest neighbour in
+    its own set. Precision: fraction of fake samples inside the real manifold; recall: fraction
+    of real samples inside the fake manifold; density: mean count of real balls holding a fake
+    sample, divided by k; coverage: fraction of real balls holding at least one fake sample.
+
+    Args:
+        real: (N, F) features of real samples; fake: (M, F) of generated ones.
+        k: neighbourhood size (5 as in Naeem et al.).
+        batch_size: rows per ``torch.cdist`` block (memory is batch_size x max(N, M)).
+    """
+    _check_features(real, fake)
+    _check_pair(real.shape[0], fake.shape[0], k + 1, f"k-NN manifolds (k={k})")
+    real, fake = real.double(), fake.double()
+    r_real = _kth_nn_radii(real, k, batch_size)  # (N,)
+    r_fake = _kth_nn_radii(fake, k, batch_size)  # (M,)
+    inside = torch.zeros(fake.shape[0], dtype=torch.int64)  # real balls holding fake j
+    covered, recalled = [], []
+    for lo in range(0, real.shape[0], batch_size):
+        d = torch.cdist(real[lo : lo + batch_size], fake)  # (b, M)
+        in_ball = d <= r_real[lo : lo + batch_size, None]  # fake j in real ball i
+        inside += in_ball.sum(0)
+        covered.append(in_ball.any(1))
+        recalled.append((d <= r_fake[None, :]).any(1))  # real i in some fake ball
+    return {
+        "precision": float((inside > 0).double().mean()),
+        "recall": float(torch.cat(recalled).double().mean()),
+        "density": float(inside.double().mean() / k),
+        "coverage": float(torch.cat(covered).double().mean()),
+    }
 
 
 def class_accuracy(
@@ -379,3 +224,46 @@ def class_accuracy(
         raise ValueError(f"expected one label per image ({x.shape[0]}), got {y.numel()}")
     pred = predict_proba(classifier, x, batch_size=batch_size, device=device).argmax(1)
     return float((pred == y).float().mean())
+
+
+def classification_accuracy_score(
+    synthetic: tuple[Any, Any],
+    test: tuple[Any, Any],
+    *,
+    real: tuple[Any, Any] | None = None,
+    epochs: int | None = None,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+) -> dict[str, float]:
+    """CAS: a fresh classifier trained only on synthetic samples, scored on real test data.
+
+    Next to it, the same classifier and recipe trained on as many real samples (``real``), the
+    baseline CAS should approach.
+
+    Args:
+        synthetic: (uint8 images (N, C, H, W), labels (N,)) generated samples.
+        test: the real test split (images, labels).
+        real: real training samples for the baseline; the first N are used.
+        epochs: training epochs (default: about 150k image passes, 3..30 epochs).
+        seed: training seed (both classifiers use the same).
+
+    Returns:
+        ``{"cas": ..., "real_baseline": ... (when real is given), "n": N, "epochs": ...}``
+    """
+    xs, ys = synthetic
+    n = int(torch.as_tensor(ys).numel())
+    epochs = epochs or max(3, min(30, -(-150_000 // max(n, 1))))
+    k = int(max(torch.as_tensor(ys).max(), torch.as_tensor(test[1]).max())) + 1
+    kw = {"epochs": epochs, "seed": seed, "device": device, "num_classes": k}
+    out: dict[str, float] = {"n": n, "epochs": epochs}
+    out["cas"] = class_accuracy(train_domain_classifier(xs, ys, **kw), *test, device=device)
+    if real is not None:
+        xr, yr = real
+        if int(torch.as_tensor(yr).numel()) < n:
+            raise ValueError(
+                f"expected at least {n} real samples for the CAS baseline, got "
+                f"{int(torch.as_tensor(yr).numel())}"
+            )
+        clf = train_domain_classifier(xr[:n], yr[:n], **kw)
+        out["real_baseline"] = class_accuracy(clf, *test, device=device)
+    return out

@@ -15,7 +15,10 @@ from ganaug.metrics import (
     domain_classifier,
     extract_features,
     frechet_distance,
+    frechet_distance_features,
+    kernel_distance_features,
     load_classifier,
+    prdc,
     train_domain_classifier,
 )
 
@@ -71,7 +74,7 @@ def test_classifier_is_cached_by_fingerprint(fmnist_classifier, fmnist_tensors, 
 
 def test_frechet_distance_self_is_zero_and_grows_with_noise(fmnist_classifier, fmnist_tensors):
     _, (xt, _) = fmnist_tensors
-    real = xt[:2000]
+    real = xt[:1000]
     assert frechet_distance(real, real, feature_model=fmnist_classifier) < 1e-3
     fds = [
         frechet_distance(real, _noisy(real, s), feature_model=fmnist_classifier)
@@ -79,7 +82,7 @@ def test_frechet_distance_self_is_zero_and_grows_with_noise(fmnist_classifier, f
     ]
     assert fds[0] < fds[1] < fds[2], fds
     # another half of the same distribution sits far below heavy noise
-    other = frechet_distance(real, xt[5000:7000], feature_model=fmnist_classifier)
+    other = frechet_distance(real, xt[5000:6000], feature_model=fmnist_classifier)
     assert other < fds[2] / 5, (other, fds)
 
 
@@ -141,3 +144,56 @@ def test_bad_inputs(fmnist_classifier):
         frechet_distance(x[:1], x, feature_model=fmnist_classifier)
     with pytest.raises(ValueError, match="one label per image"):
         class_accuracy(fmnist_classifier, x, [0, 1])
+
+
+def _gauss(n: int, shift: float = 0.0, seed: int = 0, dim: int = 8) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(n, dim, generator=g) + shift
+
+
+def test_prdc_same_distribution():
+    m = prdc(_gauss(1500, seed=1), _gauss(1500, seed=2), k=5)
+    assert m["precision"] > 0.8 and m["recall"] > 0.8, m
+    assert 0.8 < m["density"] < 1.2 and m["coverage"] > 0.9, m
+
+
+def test_prdc_disjoint_distributions():
+    m = prdc(_gauss(800, seed=1), _gauss(800, shift=20.0, seed=2), k=5)
+    assert m == {"precision": 0.0, "recall": 0.0, "density": 0.0, "coverage": 0.0}
+
+
+def test_prdc_known_overlap():
+    real = _gauss(2000, seed=1)
+    # half the fake samples are real-like, half lie far away: precision and density about 0.5
+    fake = torch.cat([_gauss(1000, seed=2), _gauss(1000, shift=20.0, seed=3)])
+    m = prdc(real, fake, k=5)
+    assert 0.4 < m["precision"] < 0.6 and 0.35 < m["density"] < 0.65, m
+    assert m["recall"] > 0.6 and m["coverage"] > 0.8, m
+    # mode dropping: real has two modes, fake only one -> recall and coverage about 0.5
+    real2 = torch.cat([_gauss(1000, seed=4), _gauss(1000, shift=20.0, seed=5)])
+    m2 = prdc(real2, _gauss(2000, seed=6), k=5)
+    assert m2["precision"] > 0.8, m2
+    assert 0.4 < m2["recall"] < 0.6 and 0.4 < m2["coverage"] < 0.6, m2
+
+
+def test_prdc_batch_size_invariant():
+    a = prdc(_gauss(300, seed=1), _gauss(250, shift=0.5, seed=2), batch_size=1024)
+    b = prdc(_gauss(300, seed=1), _gauss(250, shift=0.5, seed=2), batch_size=7)
+    assert a == b
+
+
+def test_kernel_and_frechet_distance_on_features():
+    real, same = _gauss(1000, seed=1), _gauss(1000, seed=2)
+    far = _gauss(1000, shift=1.0, seed=3)
+    assert frechet_distance_features(real, real) < 1e-6
+    assert frechet_distance_features(real, same) < frechet_distance_features(real, far)
+    before = torch.random.get_rng_state()
+    k_same = kernel_distance_features(real, same, subsets=20, subset_size=500, seed=0)
+    assert torch.equal(before, torch.random.get_rng_state())
+    k_far = kernel_distance_features(real, far, subsets=20, subset_size=500, seed=0)
+    assert abs(k_same[0]) < k_far[0] / 10, (k_same, k_far)
+    assert k_same == kernel_distance_features(real, same, subsets=20, subset_size=500, seed=0)
+    with pytest.raises(ValueError, match="one width"):
+        prdc(real, _gauss(10, dim=3))
+    with pytest.raises(ValueError, match="at least 6"):
+        prdc(real, real[:5], k=5)

@@ -10,7 +10,7 @@ import argparse
 import importlib
 import sys
 
-COMMANDS = ("info", "sample", "export", "train")
+COMMANDS = ("info", "sample", "export", "train", "eval")
 
 
 def build_parser() -> argparse.ArgumentParser:

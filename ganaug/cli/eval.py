@@ -1,0 +1,102 @@
+"""``ganaug eval (--model MODEL | --samples FILE.h5) --data DATA``: FD/KID, PRDC, classes, CAS."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "eval",
+        help="measure synthetic data against real data (FD, KID, PRDC, per class, CAS)",
+        description="Evaluate a model's samples (or an exported samples file) against real "
+        "data: Frechet distance and KID in a named feature space, precision/recall, "
+        "density/coverage, the per-class report and CAS. Prints a table; --json writes JSON.",
+    )
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--model", help="a .safetensors model file or bundled name")
+    src.add_argument("--samples", help="an HDF5 samples file (/images (N,H,W,C), /labels)")
+    p.add_argument(
+        "--data",
+        required=True,
+        help="real data: fashion-mnist, mnist, an image folder, or an .h5/.npz with images "
+        "and labels (its training split is the reference and trains the domain classifier)",
+    )
+    p.add_argument(
+        "--test-data",
+        default=None,
+        help="the real test split for CAS (default: the named dataset's test split, "
+        "else the last sixth of --data, held out)",
+    )
+    p.add_argument("--n", type=int, default=10_000, help="number of samples (default 10000)")
+    p.add_argument("--seed", type=int, default=0, help="sample stream and choices (default 0)")
+    p.add_argument(
+        "--labels", default="balanced", help="label spec of a conditional model (default balanced)"
+    )
+    p.add_argument(
+        "--filter",
+        default=None,
+        help="evaluate filtered samples of --model: drs[:Q] or confidence[:T]",
+    )
+    p.add_argument(
+        "--feature-space",
+        default="auto",
+        choices=("auto", "domain", "inception"),
+        help="auto: Inception-v3 for RGB data when its weights are cached locally "
+        "(never downloaded), else the domain classifier",
+    )
+    p.add_argument("--no-cas", action="store_true", help="skip CAS (it trains two classifiers)")
+    p.add_argument("--no-classes", action="store_true", help="skip the per-class report")
+    p.add_argument("--cas-epochs", type=int, default=None, help="epochs of the CAS classifiers")
+    p.add_argument("--root", default=None, help="where named datasets live")
+    p.add_argument("--cache-dir", default=None, help="domain classifier cache")
+    p.add_argument("--json", default=None, help="also write the report as JSON to this file")
+    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+
+    from ..evaluate import evaluate
+
+    source = args.samples if args.samples is not None else _model_source(args)
+    report = evaluate(
+        source,
+        args.data,
+        n=args.n,
+        seed=args.seed,
+        labels=args.labels,
+        test_data=args.test_data,
+        root=args.root,
+        feature_space=args.feature_space,
+        cache_dir=args.cache_dir,
+        class_report=not args.no_classes,
+        cas=not args.no_cas,
+        cas_epochs=args.cas_epochs,
+        device=args.device,
+    )
+    print(report.table())
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(report.to_dict(), f, indent=2)
+        print(f"wrote {args.json}")
+    return 0
+
+
+def _model_source(args: argparse.Namespace):
+    from ..engine import load
+
+    gen = load(args.model, device=args.device)
+    if args.filter is None:
+        return gen
+    from ..data import load_dataset
+    from ..filtering import FilteredSource, parse_filter_spec
+    from ..metrics import domain_classifier
+
+    spec = parse_filter_spec(args.filter)
+    clf = None
+    if spec["method"] == "confidence":
+        data = load_dataset(args.data, root=args.root)
+        clf = domain_classifier(data.images, data.labels, cache_dir=args.cache_dir)
+    return FilteredSource(gen, **spec, classifier=clf)

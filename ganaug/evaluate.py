@@ -1,0 +1,260 @@
+"""``ganaug.evaluate``: how good, and how useful, is a model's synthetic data?
+
+With a fixed sample count N and seed it reports the Frechet distance and KID in a named feature
+space, precision / recall / density / coverage, the per-class report (mode collapse shows here)
+and CAS (a classifier trained on synthetic data only, scored on the real test split, next to the
+same classifier trained on as many real images).
+
+Example:
+    >>> report = ganaug.evaluate("m.safetensors", data="fashion-mnist")  # doctest: +SKIP
+    >>> print(report.table())  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+
+from ._features import FEATURE_SPACES, InceptionFeatures, inception_weights_path
+from ._samples import Samples, load_samples
+from .data import NAMED, ImageData, load_dataset
+
+__all__ = ["EvalReport", "evaluate"]
+
+
+@dataclass
+class EvalReport:
+    """What :func:`evaluate` measured. ``None`` marks a measure that was not asked for or does
+    not apply (for example CAS of an unconditional model)."""
+
+    source: str
+    data: str
+    n: int
+    n_real: int
+    seed: int
+    feature_space: str
+    conditional: bool
+    fd: float | None = None
+    kid_mean: float | None = None
+    kid_std: float | None = None
+    precision: float | None = None
+    recall: float | None = None
+    density: float | None = None
+    coverage: float | None = None
+    prdc_k: int = 5
+    class_accuracy: float | None = None
+    classifier_test_accuracy: float | None = None
+    classes: list[dict[str, Any]] = field(default_factory=list)
+    cas: float | None = None
+    cas_real_baseline: float | None = None
+    cas_n: int | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able dict of every field."""
+        return asdict(self)
+
+    def table(self) -> str:
+        """The report as aligned text for people."""
+        from ._report import format_table
+
+        return format_table(self)
+
+
+def evaluate(
+    source: Any,
+    data: Any = "fashion-mnist",
+    *,
+    n: int = 10_000,
+    seed: int = 0,
+    labels: Any = "balanced",
+    test_data: Any = None,
+    root: str | os.PathLike | None = None,
+    feature_space: str = "auto",
+    classifier: Any = None,
+    cache_dir: str | os.PathLike | None = None,
+    class_report: bool = True,
+    cas: bool = True,
+    cas_epochs: int | None = None,
+    prdc_k: int = 5,
+    batch_size: int = 512,
+    device: str | torch.device = "cpu",
+) -> EvalReport:
+    """Evaluate synthetic samples against real data.
+
+    Args:
+        source: a model file / bundled name, a loaded SampleSource (``Generator``,
+            ``FilteredSource``, ...), an HDF5 samples file (``/images`` (N, H, W, C) uint8,
+            ``/labels``), or a tuple ``(images (N, C, H, W) uint8, labels)``.
+        data: the real data, any spec of :func:`ganaug.data.load_dataset`; its training split
+            trains (or reads from cache) the domain classifier and is the real reference.
+        n: number of synthetic samples (and of real reference images, when there are as many).
+        seed: the sample stream of a model, and the seed of every random choice here.
+        labels: the label spec for a conditional model ("balanced": n/K per class).
+        test_data: the real test split for CAS and the classifier's accuracy (default: the
+            ``:test`` split of a named dataset, else the last sixth of ``data``, held out).
+        feature_space: "auto" (Inception-v3 for RGB data when its weights are cached locally,
+            else the domain classifier), "domain" or "inception".
+        classifier: a trained domain classifier to use instead of the cached one.
+        cache_dir: the domain classifier cache (default ``~/.cache/ganaug/classifiers``).
+        class_report, cas: compute the per-class report / CAS (both need labelled data).
+        cas_epochs: epochs of the CAS classifiers (default: about 150k image passes).
+        prdc_k: the k of the k-NN manifolds.
+        batch_size, device: for feature extraction and classification.
+    """
+    from . import metrics
+
+    if feature_space not in FEATURE_SPACES:
+        raise ValueError(f"expected feature_space one of {FEATURE_SPACES}, got {feature_space!r}")
+    train, test, note = _real_splits(data, test_data, root)
+    samples = load_samples(source, n=n, seed=seed, labels=labels, device=device)
+    _check_compatible(samples, train)
+    needs_labels = class_report or cas or feature_space == "domain"
+    if train.labels is None and needs_labels:
+        raise ValueError(
+            f"{train.source} has no labels: the domain feature space, the class report and CAS "
+            f"need labelled data (turn them off, or use feature_space='inception' for FD only)"
+        )
+    if classifier is None and train.labels is not None:
+        classifier = metrics.domain_classifier(
+            train.images, train.labels, cache_dir=cache_dir, device=device
+        )
+    space, feature_model = _feature_model(feature_space, classifier, train)
+    real = _subset(train, min(n, len(train)), seed)
+    report = EvalReport(
+        source=samples.description,
+        data=train.source,
+        n=n,
+        n_real=len(real[0]),
+        seed=seed,
+        feature_space=space,
+        conditional=samples.conditional,
+        prdc_k=prdc_k,
+    )
+    report.notes += [note] if note else []
+    if len(real[0]) < n:
+        report.notes.append(f"the real reference has only {len(real[0])} images (N = {n})")
+    kw = {"batch_size": batch_size, "device": device}
+    fr = metrics.extract_features(feature_model, real[0], **kw)
+    ff = metrics.extract_features(feature_model, samples.images, **kw)
+    report.fd = metrics.frechet_distance_features(fr, ff)
+    report.kid_mean, report.kid_std = metrics.kernel_distance_features(fr, ff, seed=seed)
+    for key, value in metrics.prdc(fr, ff, k=prdc_k).items():
+        setattr(report, key, value)
+    if class_report and classifier is not None:
+        _class_report(report, classifier, samples, train, test, kw)
+    if cas and samples.conditional:
+        scores = metrics.classification_accuracy_score(
+            (samples.images, samples.labels),
+            (test.images, test.labels),
+            real=real,
+            epochs=cas_epochs,
+            seed=seed,
+            device=device,
+        )
+        report.cas, report.cas_real_baseline = scores["cas"], scores.get("real_baseline")
+        report.cas_n = int(scores["n"])
+    elif cas:
+        report.notes.append("CAS needs class-conditional samples; this source is unconditional")
+    return report
+
+
+def _real_splits(
+    data: Any, test_data: Any, root: str | os.PathLike | None
+) -> tuple[ImageData, ImageData, str]:
+    """(train, test, note): a named dataset's two splits, or a held-out sixth of ``data``."""
+    train = load_dataset(data, root=root)
+    if test_data is not None:
+        return train, load_dataset(test_data, root=root), ""
+    name = data.partition(":")[0] if isinstance(data, str) else None
+    if name in NAMED:
+        return train, load_dataset(f"{name}:test", root=root), ""
+    n_test = len(train) // 6
+    if n_test < 1:
+        raise ValueError(f"{train.source}: too few images ({len(train)}) to hold out a test split")
+    cut, y = len(train) - n_test, train.labels
+    head = ImageData(
+        train.images[:cut], None if y is None else y[:cut], train.class_names, train.source
+    )
+    tail = ImageData(
+        train.images[cut:],
+        None if y is None else y[cut:],
+        train.class_names,
+        f"{train.source} (last {n_test} rows)",
+    )
+    return head, tail, f"test split: the last {n_test} rows of {train.source}, held out"
+
+
+def _check_compatible(samples: Samples, train: ImageData) -> None:
+    if tuple(samples.images.shape[1:]) != train.image_shape:
+        raise ValueError(
+            f"the samples are images of shape {tuple(samples.images.shape[1:])} but "
+            f"{train.source} has {train.image_shape}; evaluate against data of the same shape"
+        )
+    k = len(train.class_names)
+    if samples.conditional and train.labels is not None:
+        declared = samples.num_classes if samples.declared else None
+        if (declared is not None and declared != k) or int(samples.labels.max()) >= k:
+            found = declared if declared is not None else f"labels up to {samples.labels.max()}"
+            raise ValueError(
+                f"the samples have {found} classes but {train.source} has {k}; evaluate "
+                f"against the data the model was trained on"
+            )
+
+
+def _feature_model(space: str, classifier: Any, train: ImageData) -> tuple[str, Any]:
+    if space == "auto":
+        rgb = train.image_shape[0] == 3
+        space = "inception" if rgb and inception_weights_path().is_file() else "domain"
+    if space == "inception":
+        model = InceptionFeatures(weights=inception_weights_path())
+        return f"inception-v3 pool3 (2048-d, torchvision ImageNet weights {model.source})", model
+    if classifier is None:
+        raise ValueError("the domain feature space needs a classifier (labelled data)")
+    return (
+        f"domain classifier ({classifier.num_features}-d penultimate layer of ganaug's CNN "
+        f"trained on {train.source}, {len(train)} images)",
+        classifier,
+    )
+
+
+def _subset(data: ImageData, m: int, seed: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """m rows of ``data`` picked with ``seed`` (the real reference and the CAS baseline)."""
+    pick = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))[:m]
+    return data.images[pick], None if data.labels is None else data.labels[pick]
+
+
+def _class_report(
+    report: EvalReport,
+    classifier: Any,
+    samples: Samples,
+    train: ImageData,
+    test: ImageData,
+    kw: dict[str, Any],
+) -> None:
+    """Fill the per-class rows: the predicted-class histogram, and for conditional samples the
+    fraction of each requested class the classifier assigns to it."""
+    from . import metrics
+
+    if test.labels is not None:
+        report.classifier_test_accuracy = metrics.class_accuracy(
+            classifier, test.images, test.labels, **kw
+        )
+    pred = metrics.predict_proba(classifier, samples.images, **kw).argmax(1)
+    k = classifier.num_classes
+    hist = torch.bincount(pred, minlength=k)
+    names = train.class_names or [str(i) for i in range(k)]
+    rows = []
+    for c in range(k):
+        row: dict[str, Any] = {"class": c, "name": names[c], "predicted": int(hist[c])}
+        if samples.conditional:
+            asked = samples.labels == c
+            row["requested"] = int(asked.sum())
+            row["assigned"] = float((pred[asked] == c).float().mean()) if asked.any() else None
+        rows.append(row)
+    report.classes = rows
+    if samples.conditional:
+        report.class_accuracy = float((pred == samples.labels).float().mean())
