@@ -18,6 +18,8 @@ import pytest
 import torch
 
 import ganaug
+from ganaug.cli import build_parser
+from ganaug.cli import export as export_cli
 from ganaug.export import default_chunk_rows, shard_path
 
 
@@ -405,6 +407,30 @@ def test_default_model_is_the_bundled_one(tmp_path):
     bundled = ganaug.modelfile.resolve_model_path("fashion-mnist")
     assert ds.attrs["model_sha256"] == ganaug.modelfile.file_sha256(bundled)
     assert len(ds) == 64 and ds.num_classes == 10
+
+
+def test_cli_quality_filter(tmp_path, gen, cond_model_path):
+    from ganaug.filtering import FilteredSource
+
+    out = tmp_path / "filtered.h5"
+    base = export_args(cond_model_path, 64, out, "--seed", "4")
+    parser = build_parser()
+    with pytest.raises(ValueError, match="needs --classifier"):
+        export_cli._source(parser.parse_args([*base, "--filter", "confidence"]))
+    with pytest.raises(ValueError, match="only used with --filter confidence"):
+        export_cli._source(parser.parse_args([*base, "--classifier", "c.safetensors"]))
+    with pytest.raises(ValueError, match="expected a filter"):
+        export_cli._source(parser.parse_args([*base, "--filter", "best"]))
+    r = ganaug_cli(*base, "--filter", "drs:0.5")
+    assert r.returncode == 0, r.stderr
+    x, y = FilteredSource(gen, method="drs", threshold=0.5).sample(64, labels="balanced", seed=4)
+    c = content(out)
+    np.testing.assert_array_equal(c["images"], x.permute(0, 2, 3, 1).numpy())
+    np.testing.assert_array_equal(c["labels"], y.numpy())
+    job = ganaug.H5Dataset(out).attrs["job"]
+    assert job["source"]["wrapper"]["filter"]["method"] == "drs"
+    with pytest.raises(FileExistsError, match="already exists"):  # unfiltered != filtered
+        ganaug.export(gen, out, 64, seed=4, device="cpu", progress=False)
 
 
 @pytest.mark.parametrize(("n", "world", "align"), [(300, 2, 16), (1000, 3, 64), (5, 4, 16)])

@@ -71,8 +71,41 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="only continue an unfinished export at OUT (error if there is none); "
         "without it the same command continues automatically too",
     )
+    p.add_argument(
+        "--filter",
+        default=None,
+        metavar="drs[:Q]|confidence[:T]",
+        help="keep only samples a quality filter accepts (ganaug.filtering.FilteredSource): "
+        "'drs' (discriminator rejection sampling, Q the burn-in quantile) or 'confidence' "
+        "(domain classifier probability >= T, needs --classifier)",
+    )
+    p.add_argument(
+        "--classifier",
+        default=None,
+        help="a domain classifier file (ganaug.metrics.save_classifier) for --filter confidence",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
+
+
+def _source(args: argparse.Namespace):
+    """The model, wrapped in a quality filter when --filter is given."""
+    if args.filter is None:
+        if args.classifier is not None:
+            raise ValueError("--classifier is only used with --filter confidence")
+        return args.model
+    from ..engine import load
+    from ..filtering import FilteredSource, parse_filter_spec
+    from ..metrics import load_classifier
+
+    spec = parse_filter_spec(args.filter)
+    if spec["method"] == "confidence" and args.classifier is None:
+        raise ValueError(
+            "--filter confidence needs --classifier FILE (a domain classifier "
+            "saved with ganaug.metrics.save_classifier)"
+        )
+    classifier = load_classifier(args.classifier) if args.classifier else None
+    return FilteredSource(load(args.model), classifier=classifier, **spec)
 
 
 def _init_distributed(device: str) -> bool:
@@ -100,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
     started = _init_distributed(args.device)
     try:
         path = export(
-            args.model,
+            _source(args),
             args.out,
             args.n,
             labels=labels,
