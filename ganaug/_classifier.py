@@ -285,6 +285,18 @@ def domain_classifier(
 
 
 @torch.inference_mode()
+def _map_images(
+    model: nn.Module, fn: Any, images: Any, batch_size: int, device: Any
+) -> torch.Tensor:
+    """``fn(model, float batch)`` over uint8 images (N, C, H, W) in batches, cat on the CPU."""
+    x = _check_images(images, "images", getattr(model, "image_shape", None))
+    dev = torch.device(device)
+    model = model.eval().to(dev)
+    return torch.cat(
+        [fn(model, _to_float(b.to(dev))).float().cpu() for b in _batches(x, batch_size)]
+    )
+
+
 def extract_features(
     feature_model: DomainClassifier,
     images: Any,
@@ -293,15 +305,9 @@ def extract_features(
     device: str | torch.device = "cpu",
 ) -> torch.Tensor:
     """Features (N, F) float32 of uint8 images (N, C, H, W), computed in batches, on the CPU."""
-    x = _check_images(images, "images", feature_model.image_shape)
-    dev = torch.device(device)
-    model = feature_model.eval().to(dev)
-    return torch.cat(
-        [model.features(_to_float(b.to(dev))).float().cpu() for b in _batches(x, batch_size)]
-    )
+    return _map_images(feature_model, lambda m, b: m.features(b), images, batch_size, device)
 
 
-@torch.inference_mode()
 def predict_proba(
     classifier: DomainClassifier,
     images: Any,
@@ -310,9 +316,4 @@ def predict_proba(
     device: str | torch.device = "cpu",
 ) -> torch.Tensor:
     """Class probabilities (N, K) of uint8 images (N, C, H, W), on the CPU."""
-    x = _check_images(images, "images", classifier.image_shape)
-    dev = torch.device(device)
-    model = classifier.eval().to(dev)
-    return torch.cat(
-        [model(_to_float(b.to(dev))).float().softmax(1).cpu() for b in _batches(x, batch_size)]
-    )
+    return _map_images(classifier, lambda m, b: m(b).softmax(1), images, batch_size, device)

@@ -198,9 +198,10 @@ def _check_compatible(samples: Samples, train: ImageData) -> None:
     if samples.conditional and train.labels is not None:
         declared = samples.num_classes if samples.declared else None
         if (declared is not None and declared != k) or int(samples.labels.max()) >= k:
-            found = declared if declared is not None else f"labels up to {samples.labels.max()}"
+            found = f"{declared} classes" if declared is not None else "labels up to "
+            found += "" if declared is not None else str(int(samples.labels.max()))
             raise ValueError(
-                f"the samples have {found} classes but {train.source} has {k}; evaluate "
+                f"the samples have {found} but {train.source} has {k} classes; evaluate "
                 f"against the data the model was trained on"
             )
 

@@ -23,6 +23,7 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any, Literal
 
 import torch
@@ -106,16 +107,25 @@ class FilteredSource:
     def sha256(self) -> str | None:
         return getattr(self.source, "sha256", None)
 
+    @property
+    def config(self) -> Any:
+        return getattr(self.source, "config", None)
+
     def describe(self) -> dict[str, Any]:
-        """The filter's settings (recorded by exports next to the source's identity)."""
-        return {
-            "filter": {
-                "method": self.method,
-                "threshold": self.threshold,
-                "max_tries": self.max_tries,
-                "burn_in": self.burn_in,
-            }
+        """The filter's settings and the classifier's identity (recorded by exports)."""
+        spec = {
+            "method": self.method,
+            "threshold": self.threshold,
+            "max_tries": self.max_tries,
+            "burn_in": self.burn_in,
         }
+        if self.classifier is not None:
+            h = hashlib.sha256()
+            for key, value in self.classifier.state_dict().items():
+                h.update(key.encode())
+                h.update(value.detach().cpu().contiguous().numpy().tobytes())
+            spec["classifier_sha256"] = h.hexdigest()[:16]
+        return {"filter": spec}
 
     def __repr__(self) -> str:
         return (

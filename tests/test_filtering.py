@@ -133,6 +133,9 @@ def test_filtered_source_attributes_and_float_output(tiny_gan, classifier):
     fs = FilteredSource(gen, method="confidence", classifier=classifier, max_tries=2)
     assert fs.image_shape == gen.image_shape and fs.num_classes == 10
     assert fs.class_names == gen.class_names
+    assert fs.config is gen.config and fs.sha256 == gen.sha256
+    spec = fs.describe()["filter"]  # what an export records next to the model's identity
+    assert spec["method"] == "confidence" and len(spec["classifier_sha256"]) == 16
     xf, _ = fs.sample(8, labels=3, seed=0, output="float")
     xu, _ = fs.sample(8, labels=3, seed=0)
     assert xf.dtype == torch.float32 and xf.min() >= -1 and xf.max() <= 1

@@ -59,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from ..evaluate import evaluate
+    from .sample import parse_labels
 
     source = args.samples if args.samples is not None else _model_source(args)
     report = evaluate(
@@ -66,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         args.data,
         n=args.n,
         seed=args.seed,
-        labels=args.labels,
+        labels=parse_labels(args.labels),
         test_data=args.test_data,
         root=args.root,
         feature_space=args.feature_space,
