@@ -65,16 +65,25 @@ def step_rng(seed: int, step: int, k: int, rank: int, device: torch.device) -> t
 
 
 def d_step(
-    nets: Nets, tcfg: Any, real: torch.Tensor, y: torch.Tensor | None, rng: torch.Generator
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """One discriminator update; returns detached (loss, mean D(x), mean D(G(z)))."""
+    nets: Nets,
+    tcfg: Any,
+    real: torch.Tensor,
+    y: torch.Tensor | None,
+    rng: torch.Generator,
+    keep_fake: bool,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One discriminator update; returns detached (loss, mean D(x), mean D(G(z))) and the fakes.
+
+    With ``keep_fake`` (the last critic iteration) G runs with autograd on and ``g_step`` reuses
+    its output, so a step costs one G forward; otherwise G runs under ``no_grad``.
+    """
     dev = real.device
     z = torch.randn((real.shape[0], tcfg.latent_dim), generator=rng, device=dev)
     with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):
-        with torch.no_grad():
-            fake = nets.g(z, y)  # (B, C, H, W); the unwrapped G: no DDP sync for a no-grad pass
+        with torch.set_grad_enabled(keep_fake):
+            fake = (nets.G if keep_fake else nets.g)(z, y)  # (B, C, H, W) in [-1, 1]
         real_aug = diff_augment(real, tcfg.policy, rng)
-        fake_aug = diff_augment(fake, tcfg.policy, rng)
+        fake_aug = diff_augment(fake.detach(), tcfg.policy, rng)
         both = None if y is None else torch.cat([y, y])
         out = nets.D(torch.cat([real_aug, fake_aug]), both).float()  # (2B,): one pass (DDP-safe)
         out_real, out_fake = out[: real.shape[0]], out[real.shape[0] :]
@@ -85,22 +94,15 @@ def d_step(
     nets.opt_d.zero_grad(set_to_none=True)
     loss.backward()
     nets.opt_d.step()
-    return loss.detach(), out_real.detach().mean(), out_fake.detach().mean()
+    return loss.detach(), out_real.detach().mean(), out_fake.detach().mean(), fake
 
 
 def g_step(
-    nets: Nets,
-    tcfg: Any,
-    y: torch.Tensor | None,
-    batch: int,
-    rng: torch.Generator,
-    device: torch.device,
+    nets: Nets, tcfg: Any, fake: torch.Tensor, y: torch.Tensor | None, rng: torch.Generator
 ) -> torch.Tensor:
-    """One generator update through a frozen D; returns the detached loss."""
-    z = torch.randn((batch, tcfg.latent_dim), generator=rng, device=device)
+    """One generator update on ``fake`` (with its graph) through the updated, frozen D."""
     d = nets.d.requires_grad_(False)  # no D weight grads (and no DDP reduction) in the G step
-    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-        fake = nets.G(z, y)
+    with torch.autocast(fake.device.type, dtype=torch.bfloat16, enabled=fake.is_cuda):
         loss = g_loss(tcfg.loss, d(diff_augment(fake, tcfg.policy, rng), y).float())
     nets.opt_g.zero_grad(set_to_none=True)
     loss.backward()

@@ -29,7 +29,7 @@ from ._checkpoint import (
 from ._ddp import Dist, init_dist
 from ._trainconfig import TrainConfig, model_config, resolved_config, total_steps
 from ._trainloop import BatchStream, Nets, build_nets, d_step, ema_update, g_step, step_rng
-from ._trainmonitor import LossLog, Selector, save_grid
+from ._trainmonitor import LossLog, Selector, recalibrate_bn, save_grid
 from .data import ImageData, load_dataset
 from .models import ModelConfig
 
@@ -87,12 +87,7 @@ def train(
     out = Path(out)
     run = Path(run_dir) if run_dir is not None else out.with_suffix(".run")
     resolved = resolved_config(cfg, data, model_cfg, dist, dev, workers, out)
-    ckpt = (
-        prepare_run_dir(run, config=resolved, resume=resume, overwrite=overwrite)
-        if dist.main
-        else None
-    )
-    dist.barrier()
+    _prepare_on_main(run, resolved, resume, overwrite, dist, dev)
     nets = build_nets(model_cfg, cfg, dev, dist)
     selector = _selector(cfg, data, dev) if dist.main and cfg.eval_every > 0 else None
     start = restore(nets, selector, run / CKPT_NAME, lr_g=cfg.lr_g, lr_d=cfg.lr_d) if resume else 0
@@ -111,8 +106,24 @@ def train(
     if dist.main:
         _export(nets, ctx, data, out, done)
     dist.barrier()
-    del ckpt
     return out
+
+
+def _prepare_on_main(
+    run: Path, resolved: dict, resume: bool, overwrite: bool, dist: Dist, dev: torch.device
+) -> None:
+    """Rank 0 checks/creates the run folder; every rank stops if that failed (no rank hangs)."""
+    failed = torch.zeros(1, device=dev)  # NCCL reduces CUDA tensors only
+    try:
+        if dist.main:
+            prepare_run_dir(run, config=resolved, resume=resume, overwrite=overwrite)
+    except BaseException:
+        failed += 1
+        dist.all_sum(failed)
+        raise
+    dist.all_sum(failed)
+    if failed.item() > 0:
+        raise RuntimeError(f"rank {dist.rank}: rank 0 could not prepare {run} (see its error)")
 
 
 def _selector(cfg: TrainConfig, data: ImageData, dev: torch.device) -> Selector | None:
@@ -170,9 +181,9 @@ def _loop(nets: Nets, ctx: _Context, stream: BatchStream, start: int) -> int:
     for step in range(start, ctx.total):
         for k in range(cfg.n_critic):
             real, y = next(stream)  # (B, C, H, W) in [-1, 1], (B,) | None
-            ld, dr, df = d_step(nets, cfg, real, y, step_rng(cfg.seed, step, k, rank, dev))
-        rng = step_rng(cfg.seed, step, cfg.n_critic, rank, dev)
-        lg = g_step(nets, cfg, y, real.shape[0], rng, dev)
+            rng = step_rng(cfg.seed, step, k, rank, dev)
+            ld, dr, df, fake = d_step(nets, cfg, real, y, rng, keep_fake=k == cfg.n_critic - 1)
+        lg = g_step(nets, cfg, fake, y, step_rng(cfg.seed, step, cfg.n_critic, rank, dev))
         ema_update(nets.ema, nets.g, cfg.ema, step)
         acc += torch.stack([ld, lg, dr, df])
         n_acc, done = n_acc + 1, step + 1
@@ -290,7 +301,15 @@ def _export(nets: Nets, ctx: _Context, data: ImageData, out: Path, done: int) ->
     from .modelfile import save
 
     sel = ctx.selector
-    g = sel.best_module(nets.ema) if sel is not None else nets.ema
+    g = sel.best_module(nets.ema) if sel is not None and sel.best_state else None
+    if g is None:  # no selection: the last EMA generator with recomputed BN statistics
+        g = recalibrate_bn(
+            nets.ema,
+            latent_dim=ctx.cfg.latent_dim,
+            seed=ctx.cfg.seed + 1,
+            num_classes=ctx.model_cfg.num_classes,
+            device=ctx.device,
+        )
     provenance = {
         "data_fingerprint": data.fingerprint(),
         "data_source": data.source,

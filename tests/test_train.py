@@ -309,3 +309,27 @@ def test_bundled_model_loads_with_fashion_mnist_classes(fmnist_train):
     x = torch.as_tensor(np.asarray(fmnist_train.data))[:, None]
     assert gen.provenance["data_fingerprint"] == fingerprint(x, fmnist_train.targets)
     assert gen.provenance["n_images"] == 60000
+
+
+def test_a_short_real_training_run_lowers_fd(tmp_path, fmnist_train, fmnist_test):
+    from ganaug.metrics import frechet_distance, train_domain_classifier
+
+    x = torch.as_tensor(np.asarray(fmnist_train.data[:5000]))[:, None]
+    data = ImageData(x, fmnist_train.targets[:5000].clone(), list(fmnist_train.classes), "fm5k")
+    clf = train_domain_classifier(x, data.labels, epochs=1, seed=0)
+    real = torch.as_tensor(np.asarray(fmnist_test.data[:1000]))[:, None]
+    common = {
+        "arch": "dcgan",
+        "arch_args": {"g_width": 32, "d_width": 32},
+        "ema": 0.99,
+        "batch_size": 64,
+        **FAST,
+        "log_every": 50,
+    }
+    untrained = train(data, out=tmp_path / "u.safetensors", steps=0, **common)
+    trained = train(data, out=tmp_path / "t.safetensors", steps=300, **common)
+    fds = []
+    for path in (untrained, trained):
+        fake, _ = ganaug.load(path).sample(1000, labels="balanced", seed=0)
+        fds.append(frechet_distance(real, fake, feature_model=clf))
+    assert fds[1] < 0.5 * fds[0], fds

@@ -55,6 +55,14 @@ def test_cli_trains_and_writes_a_loadable_model(tmp_path, npz):
     assert config["train"]["loss"] == "lsgan" and config["runtime"]["world_size"] == 1
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def test_torchrun_ddp_with_two_cpu_processes(tmp_path, npz):
     out = tmp_path / "ddp.safetensors"
     cmd = [
@@ -64,7 +72,7 @@ def test_torchrun_ddp_with_two_cpu_processes(tmp_path, npz):
         "--nproc-per-node",
         "2",
         "--master-port",
-        "0",
+        str(_free_port()),
         "-m",
         "ganaug",
         "train",

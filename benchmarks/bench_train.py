@@ -1,0 +1,223 @@
+"""Training figures (issue 3), as same-run ratios on this machine.
+
+(a) ms per step of ``ganaug.train``'s loop against a plain PyTorch loop of the same architecture,
+    loss and batch (hinge, Adam, one G forward per step, data from an in-memory tensor), measured
+    alternately in the same process; target <= 1.10x. ganaug's figure is read from its own
+    ``log.csv`` (wall time between the first and last log rows, so setup is excluded) and includes
+    what the plain loop lacks: the EMA generator, the DataLoader, seeded per-step RNG, logging.
+(b) FD against wall-clock for ``mlp`` and ``dcgan`` on real Fashion-MNIST: both trained at the
+    same time (equal CPU share) by the same command, FD of 2,000 EMA samples every
+    ``--eval-every`` steps (``ganaug.metrics``), printed from each run's ``log.csv``.
+
+Run: ``python benchmarks/bench_train.py [--arch dcgan] [--steps 200] [--repeats 3]``
+     ``python benchmarks/bench_train.py --fd-minutes 10``   (part b; or ``--fd-from RUN_DIR ...``)
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+import ganaug
+from ganaug.data import load_dataset
+from ganaug.losses import d_loss, g_loss
+from ganaug.models import ModelConfig
+
+
+def plain_loop_ms(
+    data, *, arch: str, arch_args: dict, batch: int, steps: int, warmup: int
+) -> float:
+    """A textbook conditional GAN loop (hinge) on the same models; ms per step after warmup."""
+    cfg = ModelConfig(
+        arch=arch,
+        image_shape=data.image_shape,
+        num_classes=data.num_classes,
+        class_names=data.class_names,
+        arch_args={**arch_args, "spectral_norm": False},
+    )
+    torch.manual_seed(0)
+    G, D = ganaug.create_generator(cfg), ganaug.create_discriminator(cfg)
+    opt_g = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    perm = torch.randperm(len(data))
+    for i in range(warmup + steps):
+        if i == warmup:
+            t0 = time.perf_counter()
+        idx = perm[(i * batch) % (len(data) - batch) :][:batch]
+        x = data.images[idx].float() / 127.5 - 1.0
+        y = data.labels[idx]
+        fake = G(torch.randn(batch, cfg.latent_dim), y)
+        out = D(torch.cat([x, fake.detach()]), torch.cat([y, y]))
+        loss_d = d_loss("hinge", out[:batch], out[batch:])
+        opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        opt_d.step()
+        loss_g = g_loss("hinge", D(fake, y))
+        opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        opt_g.step()
+    return (time.perf_counter() - t0) / steps * 1000.0
+
+
+def ganaug_loop_ms(
+    data, *, arch: str, arch_args: dict, batch: int, steps: int, warmup: int, tmp: Path
+) -> float:
+    """ganaug.train with eval/samples/checkpoints off; ms per step between two log rows."""
+    run = tmp / f"run-{time.monotonic_ns()}"
+    ganaug.train(
+        data,
+        out=run / "m.safetensors",
+        run_dir=run,
+        arch=arch,
+        arch_args=arch_args,
+        loss="hinge",
+        batch_size=batch,
+        steps=warmup + steps,
+        log_every=warmup,
+        sample_every=0,
+        checkpoint_every=0,
+        progress=False,
+    )
+    with open(run / "log.csv", newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r["loss_d"]]
+    first = next(r for r in rows if int(r["step"]) == warmup)
+    last = rows[-1]
+    return (float(last["seconds"]) - float(first["seconds"])) / (int(last["step"]) - warmup) * 1e3
+
+
+def bench_speed(args: argparse.Namespace) -> None:
+    data = load_dataset("fashion-mnist")
+    arch_args = {"g_width": 32, "d_width": 32} if args.arch == "dcgan" else {}
+    kw = {
+        "arch": args.arch,
+        "arch_args": arch_args,
+        "batch": args.batch_size,
+        "steps": args.steps,
+        "warmup": args.warmup,
+    }
+    plain, ours = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for _ in range(args.repeats):  # alternate, so load changes hit both alike
+            plain.append(plain_loop_ms(data, **kw))
+            ours.append(ganaug_loop_ms(data, tmp=Path(tmp), **kw))
+    ratios = [o / p for o, p in zip(ours, plain, strict=True)]
+    print(
+        f"(a) {args.arch} {arch_args} batch {args.batch_size}, hinge, {args.steps} timed steps "
+        f"after {args.warmup}, {args.repeats} alternating repeats, "
+        f"torch threads {torch.get_num_threads()}"
+    )
+    print(f"    plain PyTorch loop : {', '.join(f'{v:.1f}' for v in plain)} ms/step")
+    print(f"    ganaug.train loop  : {', '.join(f'{v:.1f}' for v in ours)} ms/step")
+    print(
+        f"    ratio ganaug/plain : median {statistics.median(ratios):.3f}x "
+        f"(each {', '.join(f'{r:.3f}' for r in ratios)}; target <= 1.10x)"
+    )
+
+
+def fd_table(run_dirs: list[Path]) -> None:
+    print(
+        "(b) FD (2,000 EMA samples vs 2,000 real training images, domain-classifier features) "
+        "against wall-clock seconds of training"
+    )
+    for run in run_dirs:
+        with open(run / "log.csv", newline="") as f:
+            rows = list(csv.DictReader(f))
+        seconds = {r["step"]: r["seconds"] for r in rows if r["seconds"]}
+        points = [
+            (r["step"], seconds.get(r["step"], "?"), float(r["fd"]), r["class_acc"])
+            for r in rows
+            if r["fd"]
+        ]
+        print(f"    {run}:")
+        for step, sec, fd, acc in points:
+            print(f"      step {step:>6}  {sec:>7} s  FD {fd:8.2f}  class acc {acc}")
+
+
+def bench_fd(minutes: float, eval_every: int, out: Path) -> list[Path]:
+    """Train mlp (minimax) and dcgan (hinge) side by side for the same wall time."""
+    common = [
+        "--ema",
+        "0.999",
+        "--batch-size",
+        "64",
+        "--eval-every",
+        str(eval_every),
+        "--eval-samples",
+        "2000",
+        "--checkpoint-every",
+        str(eval_every),
+        "--steps",
+        "1000000",
+        "--time-limit",
+        str(minutes),
+        "--no-progress",
+        "--overwrite",
+    ]
+    runs = {
+        "dcgan": [
+            "--arch",
+            "dcgan",
+            "--arch-args",
+            '{"g_width": 32, "d_width": 32}',
+            "--loss",
+            "hinge",
+        ],
+        "mlp": ["--arch", "mlp", "--loss", "minimax"],
+    }
+    procs = []
+    for name, extra in runs.items():
+        cmd = [
+            sys.executable,
+            "-m",
+            "ganaug",
+            "train",
+            "fashion-mnist",
+            "--out",
+            str(out / f"{name}.safetensors"),
+            "--run-dir",
+            str(out / name),
+            *extra,
+            *common,
+        ]
+        procs.append(subprocess.Popen(cmd, env={**os.environ, "OMP_NUM_THREADS": "1"}))
+    for p in procs:
+        if p.wait() != 0:
+            raise SystemExit(f"training failed: {p.args}")
+    return [out / name for name in runs]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--arch", default="dcgan")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--steps", type=int, default=200)
+    p.add_argument("--warmup", type=int, default=50)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--fd-minutes", type=float, default=0, help="run part (b) for this long")
+    p.add_argument("--eval-every", type=int, default=250)
+    p.add_argument("--fd-from", nargs="*", default=None, help="print part (b) from run dirs")
+    args = p.parse_args()
+    print(
+        f"machine: {platform.machine()} {os.cpu_count()} CPUs, torch {torch.__version__}, "
+        f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}"
+    )
+    if args.fd_from:
+        fd_table([Path(r) for r in args.fd_from])
+        return
+    bench_speed(args)
+    if args.fd_minutes > 0:
+        fd_table(bench_fd(args.fd_minutes, args.eval_every, Path("runs/bench_train")))
+
+
+if __name__ == "__main__":
+    main()
