@@ -17,6 +17,7 @@ import queue
 import re
 import shutil
 import threading
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -201,11 +202,28 @@ class SegmentWriter(threading.Thread):
             create_datasets(
                 f, len(images), self.hwc, self.chunk_rows, self.compression, self.gzip_level
             )
-            f["images"][...] = images
+            if self.compression == "lzf":
+                f["images"][...] = images
+            else:  # deflate here with zlib (it releases the GIL), store the chunks as they are
+                self._write_chunks(f["images"].id, images)
             f["labels"][...] = labels
             f["seeds"][...] = seeds
             f.flush()
             return f.id.get_file_image()
+
+    def _write_chunks(self, dataset_id: Any, images: np.ndarray) -> None:
+        """Whole chunks, zlib-deflated for gzip (what HDF5's deflate filter stores) or raw."""
+        cr = self.chunk_rows
+        for lo in range(0, len(images), cr):
+            chunk = images[lo : lo + cr]
+            if len(chunk) < cr:  # the short last chunk is stored full size, padded with fill
+                chunk = np.concatenate(
+                    [chunk, np.zeros((cr - len(chunk), *chunk.shape[1:]), np.uint8)]
+                )
+            data = np.ascontiguousarray(chunk).tobytes()
+            if self.compression == "gzip":
+                data = zlib.compress(data, self.gzip_level)
+            dataset_id.write_direct_chunk((lo, *([0] * (images.ndim - 1))), data, 0)
 
 
 def open_work(
