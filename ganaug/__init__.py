@@ -1,35 +1,81 @@
-"""ganaug: turn a trained, optionally class-conditional GAN into extra training data for PyTorch."""
+"""ganaug: turn a trained, optionally class-conditional GAN into extra training data for PyTorch.
+
+The public names below are imported on first use (PEP 562), so ``import ganaug`` stays light:
+no torchvision, torchmetrics or h5py until a feature that needs them is touched.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
-from .augment import GANAugmented, SyntheticMixer, SyntheticReplace, mix
-from .engine import Generator, load, to_uint8
-from .evaluate import EvalReport, evaluate
-from .export import export
-from .filtering import FilteredSource
-from .h5dataset import H5Dataset
-from .modelfile import read_model_file, save
-from .models import ModelConfig, create_discriminator, create_generator, list_archs
-from .train import train
+
+_EXPORTS = {
+    "Generator": ".engine",
+    "load": ".engine",
+    "to_uint8": ".engine",
+    "ModelConfig": ".models",
+    "create_discriminator": ".models",
+    "create_generator": ".models",
+    "list_archs": ".models",
+    "read_model_file": ".modelfile",
+    "save": ".modelfile",
+    "GANAugmented": ".augment",
+    "SyntheticMixer": ".augment",
+    "SyntheticReplace": ".augment",
+    "mix": ".augment",
+    "H5Dataset": ".h5dataset",
+    "export": ".export",
+    "FilteredSource": ".filtering",
+    "EvalReport": ".evaluate",
+    "evaluate": ".evaluate",
+    "train": ".train",
+}
 
 __all__ = [
     "__version__",
-    "GANAugmented",
-    "SyntheticMixer",
-    "SyntheticReplace",
-    "mix",
     "Generator",
-    "H5Dataset",
-    "export",
+    "load",
+    "to_uint8",
     "ModelConfig",
     "create_discriminator",
     "create_generator",
     "list_archs",
-    "load",
     "read_model_file",
     "save",
-    "to_uint8",
-    "train",
+    "GANAugmented",
+    "SyntheticMixer",
+    "SyntheticReplace",
+    "mix",
+    "H5Dataset",
+    "export",
+    "FilteredSource",
     "EvalReport",
     "evaluate",
-    "FilteredSource",
+    "train",
 ]
+
+if TYPE_CHECKING:  # for type checkers and IDEs; at run time names resolve lazily
+    from .augment import GANAugmented, SyntheticMixer, SyntheticReplace, mix
+    from .engine import Generator, load, to_uint8
+    from .evaluate import EvalReport, evaluate
+    from .export import export
+    from .filtering import FilteredSource
+    from .h5dataset import H5Dataset
+    from .modelfile import read_model_file, save
+    from .models import ModelConfig, create_discriminator, create_generator, list_archs
+    from .train import train
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ganaug' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value  # cache: the next access is a plain attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
