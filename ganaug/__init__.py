@@ -7,6 +7,8 @@ no torchvision, torchmetrics or h5py until a feature that needs them is touched.
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
@@ -79,3 +81,19 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(__all__)
+
+
+class _Package(types.ModuleType):
+    """Keeps ``ganaug.export`` / ``ganaug.train`` / ``ganaug.evaluate`` the functions.
+
+    Importing a submodule sets it as an attribute of its package; where a submodule shares its
+    name with a public function, that would replace the function by the module.
+    """
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _EXPORTS and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

@@ -74,6 +74,14 @@ def resolve_labels(
     return out
 
 
+def check_sample_args(output: str, batch_size: int | None) -> None:
+    """Validate the ``output`` and ``batch_size`` arguments every SampleSource.sample takes."""
+    if output not in ("uint8", "float"):
+        raise ValueError(f"expected output 'uint8' or 'float', got {output!r}")
+    if batch_size is not None and batch_size <= 0:
+        raise ValueError(f"expected batch_size > 0, got {batch_size}")
+
+
 def _short(x: Any) -> str:
     s = repr(x)
     return s if len(s) < 60 else s[:57] + "..."
@@ -224,10 +232,7 @@ class Generator:
         Returns:
             ``(images, labels)`` on ``device``; labels are -1 for an unconditional model.
         """
-        if output not in ("uint8", "float"):
-            raise ValueError(f"expected output 'uint8' or 'float', got {output!r}")
-        if batch_size is not None and batch_size <= 0:
-            raise ValueError(f"expected batch_size > 0, got {batch_size}")
+        check_sample_args(output, batch_size)
         y = resolve_labels(labels, n, num_classes=self.num_classes, seed=seed, start=start)
         idx = torch.arange(start, start + n, dtype=torch.int64)
         x = self.generate(idx, y, seed, batch_size=batch_size, device=device)

@@ -29,7 +29,7 @@ from typing import Any, Literal
 import torch
 
 from . import _rng
-from .engine import LabelSpec, resolve_labels, to_uint8
+from .engine import LabelSpec, check_sample_args, resolve_labels, to_uint8
 
 __all__ = ["FilteredSource", "parse_filter_spec", "FILTER_METHODS"]
 
@@ -145,10 +145,7 @@ class FilteredSource:
         output: Literal["uint8", "float"] = "uint8",
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Filtered samples ``start .. start + n - 1`` of ``seed``; as ``Generator.sample``."""
-        if output not in ("uint8", "float"):
-            raise ValueError(f"expected output 'uint8' or 'float', got {output!r}")
-        if batch_size is not None and batch_size <= 0:
-            raise ValueError(f"expected batch_size > 0, got {batch_size}")
+        check_sample_args(output, batch_size)
         y = resolve_labels(labels, n, num_classes=self.num_classes, seed=seed, start=start)
         idx = torch.arange(start, start + n, dtype=torch.int64)
         x = self.generate(idx, y, seed, batch_size=batch_size, device=device)

@@ -30,7 +30,7 @@ import torch
 from torchvision.datasets.vision import VisionDataset
 
 from . import _rng
-from .engine import LabelSpec, resolve_labels
+from .engine import LabelSpec, check_sample_args, resolve_labels
 
 __all__ = ["H5Dataset", "FORMAT", "FORMAT_VERSION", "open_h5", "read_header"]
 
@@ -330,8 +330,7 @@ class H5Dataset(VisionDataset):
         Returns:
             ``(images (n, C, H, W), labels (n,))`` uint8 (or float in [-1, 1]) on ``device``.
         """
-        if output not in ("uint8", "float"):
-            raise ValueError(f"expected output 'uint8' or 'float', got {output!r}")
+        check_sample_args(output, batch_size)
         if n <= 0:
             raise ValueError(f"expected n > 0 samples, got {n}")
         idx = torch.arange(start, start + n, dtype=torch.int64)
