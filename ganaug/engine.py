@@ -16,7 +16,7 @@ from .models import ModelConfig
 __all__ = ["Generator", "load", "to_uint8", "resolve_labels", "LabelSpec"]
 
 LabelSpec = int | str | Sequence[int] | torch.Tensor | None
-DEFAULT_BATCH = {"cpu": 4096, "cuda": 8192}
+DEFAULT_BATCH = {"cpu": 512, "cuda": 8192}  # measured: benchmarks/RESULTS.md
 # Every generator call gets a multiple of ROW_ALIGN rows (padded with zero latents): GEMM and
 # conv kernels pick their blocking by the row count, and with the count a multiple of 64 each
 # row's result is bit-identical whatever the batch size (tested), so sample i of seed s is the
@@ -225,7 +225,7 @@ class Generator:
                 a sequence / tensor of n class indices. Must be None for unconditional models.
             seed: the sample stream; sample i of seed s is the same image for any batch size.
             start: index of the first sample (for resumable or sharded generation).
-            batch_size: rows per generator call (default 4096 on CPU, 8192 on CUDA).
+            batch_size: rows per generator call (default 512 on CPU, 8192 on CUDA).
             device: where to generate (default: this Generator's device).
             output: "uint8" (N, C, H, W) in [0, 255] or "float" in [-1, 1].
 
