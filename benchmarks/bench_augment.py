@@ -15,40 +15,18 @@ from __future__ import annotations
 
 import argparse
 import platform
-import tempfile
 import time
-from pathlib import Path
 
 import torch
+from _common import load_source  # benchmarks/ is on sys.path when run as a script
 from torch import nn
 from torch.utils.data import DataLoader, Subset
 from torchvision.transforms import v2
 
-import ganaug
 from ganaug.augment import GANAugmented, SyntheticMixer, mix
 from ganaug.data import fashion_mnist
 
 MEAN, STD = (0.2860,), (0.3530,)
-
-
-def load_source(model: str | None, device: str) -> ganaug.Generator:
-    """The given or bundled model; else a freshly initialised dcgan (same speed as trained)."""
-    try:
-        return ganaug.load(model or "fashion-mnist", device=device)
-    except (FileNotFoundError, ValueError) as e:
-        if model:
-            raise
-        print(f"(bundled model unavailable: {e}; timing an untrained dcgan of the same shape)")
-    torch.manual_seed(0)
-    cfg = ganaug.ModelConfig(arch="dcgan", image_shape=(1, 28, 28), num_classes=10)
-    path = Path(tempfile.mkdtemp()) / "dcgan.safetensors"
-    ganaug.save(
-        path,
-        config=cfg,
-        generator=ganaug.create_generator(cfg),
-        discriminator=ganaug.create_discriminator(cfg),
-    )
-    return ganaug.load(path, device=device)
 
 
 def timed(fn) -> float:
@@ -191,12 +169,12 @@ def main() -> None:
     p.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
     args = p.parse_args()
     print(f"torch {torch.__version__}, {platform.machine()}, {torch.get_num_threads()} threads")
-    gen = load_source(args.model, "cpu")
+    gen, _ = load_source(args.model, "cpu")
     # uint8 tensors out of the loader (normalise on the device): the per-item pipeline stays
     # small, so (a) measures generation, not torchvision's per-item transform overhead
     real = fashion_mnist(args.data, train=True, transform=v2.PILToTensor())
     bench_dataset(gen, real, 1024 if args.quick else 8192, 1 if args.quick else 3)
-    gen_dev = load_source(args.model, args.device)
+    gen_dev, _ = load_source(args.model, args.device)
     bench_mixer(gen_dev, real, args.device, 4 if args.quick else 40, 1 if args.quick else 3)
 
 

@@ -31,33 +31,13 @@ from pathlib import Path
 import h5py
 import numpy as np
 import torch
+from _common import load_source  # benchmarks/ is on sys.path when run as a script
 from torch.utils.data import DataLoader, TensorDataset
 
 import ganaug
 from ganaug._writer import create_datasets
 from ganaug.data import fashion_mnist, to_tensors
 from ganaug.export import GZIP_LEVEL, default_chunk_rows
-
-
-def load_source(model: str | None, device: str) -> tuple[ganaug.Generator, Path]:
-    """The given or bundled model; else a freshly initialised dcgan (same generation cost)."""
-    try:
-        g = ganaug.load(model or "fashion-mnist", device=device)
-        return g, g.model_file.path
-    except (FileNotFoundError, ValueError) as e:
-        if model:
-            raise
-        print(f"(bundled model unavailable: {e}; using an untrained dcgan of the same shape)")
-    torch.manual_seed(0)
-    cfg = ganaug.ModelConfig(arch="dcgan", image_shape=(1, 28, 28), num_classes=10)
-    path = Path(tempfile.mkdtemp()) / "dcgan.safetensors"
-    ganaug.save(
-        path,
-        config=cfg,
-        generator=ganaug.create_generator(cfg),
-        discriminator=ganaug.create_discriminator(cfg),
-    )
-    return ganaug.load(path, device=device), path
 
 
 class Stored:

@@ -63,3 +63,15 @@ def uncond_model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_model_file(
         tmp_path_factory.mktemp("models") / "uncond.safetensors", arch="mlp", num_classes=0
     )
+
+
+@pytest.fixture(scope="module")
+def gen(cond_model_path: Path) -> ganaug.Generator:
+    """The untrained conditional model, loaded."""
+    return ganaug.load(cond_model_path)
+
+
+@pytest.fixture(scope="module")
+def ugen(uncond_model_path: Path) -> ganaug.Generator:
+    """The untrained unconditional model, loaded."""
+    return ganaug.load(uncond_model_path)

@@ -17,16 +17,6 @@ from ganaug.augment import GANAugmented
 from .conftest import make_model_file
 
 
-@pytest.fixture(scope="module")
-def gen(cond_model_path):
-    return ganaug.load(cond_model_path)
-
-
-@pytest.fixture(scope="module")
-def ugen(uncond_model_path):
-    return ganaug.load(uncond_model_path)
-
-
 class CountingSource:
     """A real SampleSource (delegates to a Generator) that counts its sample() calls."""
 

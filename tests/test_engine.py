@@ -12,16 +12,6 @@ from ganaug.engine import resolve_labels
 from .conftest import make_model_file
 
 
-@pytest.fixture(scope="module")
-def gen(cond_model_path):
-    return ganaug.load(cond_model_path)
-
-
-@pytest.fixture(scope="module")
-def ugen(uncond_model_path):
-    return ganaug.load(uncond_model_path)
-
-
 def test_is_a_sample_source(gen, ugen):
     assert gen.image_shape == (1, 28, 28) and gen.num_classes == 10
     assert gen.class_names == [str(k) for k in range(10)]

@@ -9,20 +9,9 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 from torchvision.transforms import v2
 
-import ganaug
 from ganaug.augment import SyntheticMixer, mix
 
 MEAN, STD = (0.2860,), (0.3530,)
-
-
-@pytest.fixture(scope="module")
-def gen(cond_model_path):
-    return ganaug.load(cond_model_path)
-
-
-@pytest.fixture(scope="module")
-def ugen(uncond_model_path):
-    return ganaug.load(uncond_model_path)
 
 
 @pytest.fixture(scope="module")

@@ -12,18 +12,7 @@ import torch
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
-import ganaug
 from ganaug.augment import SyntheticReplace
-
-
-@pytest.fixture(scope="module")
-def gen(cond_model_path):
-    return ganaug.load(cond_model_path)
-
-
-@pytest.fixture(scope="module")
-def ugen(uncond_model_path):
-    return ganaug.load(uncond_model_path)
 
 
 @pytest.fixture(scope="module")
