@@ -68,7 +68,7 @@ def train_gan(data: ImageData, *, seed: int, steps: int, width: int, workdir: Pa
         steps=steps,
         seed=seed,
         diffaugment="translation,cutout",
-        arch_args={"width": width},
+        arch_args={"g_width": width, "d_width": width},
         sample_every=10**9,
         checkpoint_every=10**9,
         log_every=10**9,

@@ -26,7 +26,6 @@ def train_tiny_gan(path: Path, images: torch.Tensor, labels: torch.Tensor, *, st
             image_shape=(1, 28, 28),
             num_classes=10,
             latent_dim=32,
-            arch_args={"width": 16},
         )
         g, d = ganaug.create_generator(cfg), ganaug.create_discriminator(cfg)
         opt_g = torch.optim.Adam(g.parameters(), lr=2e-3, betas=(0.5, 0.999))

@@ -57,6 +57,13 @@ def test_unknown_arch_lists_known():
         ganaug.ModelConfig(arch="stylegan9", image_shape=(1, 28, 28))
 
 
+@pytest.mark.parametrize("arch", ["dcgan", "mlp"])
+def test_unknown_arch_args_are_refused_not_ignored(arch):
+    # {"width": 32} for dcgan once trained the default 64-wide model without a word
+    with pytest.raises(ValueError, match=r"unknown arch_args \['width'\] for architecture"):
+        ModelConfig(arch=arch, image_shape=(1, 28, 28), arch_args={"width": 32})
+
+
 def test_conditional_model_requires_labels():
     cfg = ModelConfig(arch="dcgan", image_shape=(1, 28, 28), num_classes=3)
     with pytest.raises(ValueError, match="class-conditional"):

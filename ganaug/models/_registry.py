@@ -50,6 +50,13 @@ class ModelConfig:
         check_image_shape(self.image_shape)
         if self.arch not in _ARCHS:
             raise ValueError(f"unknown architecture {self.arch!r}; expected one of {list_archs()}")
+        allowed = _ARCHS[self.arch]["arch_args"]
+        unknown = sorted(set(self.arch_args) - allowed)
+        if unknown:  # a typo here would otherwise silently train the default size
+            raise ValueError(
+                f"unknown arch_args {unknown} for architecture {self.arch!r}; expected some of "
+                f"{sorted(allowed)}"
+            )
         if self.latent_dim < 1:
             raise ValueError(f"expected latent_dim >= 1, got {self.latent_dim}")
         if self.num_classes < 0:
@@ -81,14 +88,19 @@ class ModelConfig:
         return cls(**d)
 
 
-_ARCHS: dict[str, dict[str, Callable[..., nn.Module]]] = {}
+_ARCHS: dict[str, dict[str, Any]] = {}
 
 
 def register_arch(name: str) -> Callable[[type], type]:
-    """Class decorator for an architecture with ``generator(cfg)`` / ``discriminator(cfg)``."""
+    """Class decorator for an architecture with ``generator(cfg)`` / ``discriminator(cfg)`` and
+    ``ARCH_ARGS``, the names its ``cfg.arch_args`` may hold."""
 
     def wrap(cls: type) -> type:
-        _ARCHS[name] = {"generator": cls.generator, "discriminator": cls.discriminator}
+        _ARCHS[name] = {
+            "generator": cls.generator,
+            "discriminator": cls.discriminator,
+            "arch_args": frozenset(cls.ARCH_ARGS),
+        }
         return cls
 
     return wrap

@@ -95,6 +95,8 @@ class DCGANDiscriminator(nn.Module):
 
 @register_arch("dcgan")
 class DCGAN:
+    ARCH_ARGS = ("g_width", "d_width", "embed_dim", "spectral_norm")
+
     @staticmethod
     def generator(cfg: ModelConfig) -> nn.Module:
         a = cfg.arch_args

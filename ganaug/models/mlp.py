@@ -60,6 +60,8 @@ class MLPDiscriminator(nn.Module):
 
 @register_arch("mlp")
 class MLP:
+    ARCH_ARGS = ("g_hidden", "d_hidden", "embed_dim", "spectral_norm")
+
     @staticmethod
     def generator(cfg: ModelConfig) -> nn.Module:
         a = cfg.arch_args
