@@ -92,7 +92,8 @@ def part_a(gen, model_path: Path, n: int, device: str, work: Path) -> Path:
     )
     gen_only = (
         "import sys, torch, ganaug\n"
-        "g = ganaug.load(sys.argv[1], device=sys.argv[3]); n = int(sys.argv[2]); bs = 4096\n"
+        "g = ganaug.load(sys.argv[1], device=sys.argv[3]); n = int(sys.argv[2])\n"
+        "bs = ganaug.engine.DEFAULT_BATCH.get(torch.device(sys.argv[3]).type, 1024)\n"
         "for a in range(0, n, bs):\n"
         "    b = min(a + bs, n)\n"
         "    x, _ = g.sample(b - a, labels=torch.arange(a, b) % 10, start=a, batch_size=bs)\n"

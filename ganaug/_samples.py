@@ -72,7 +72,7 @@ def _from_arrays(source: tuple[Any, Any], n: int) -> Samples:
 def _from_h5(path: Path, n: int) -> Samples:
     import h5py
 
-    from .h5dataset import FORMAT, read_header
+    from ._h5format import FORMAT, read_header
 
     try:
         with h5py.File(path, "r") as f:

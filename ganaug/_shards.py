@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from ._h5format import open_h5
 from ._writer import fsync_path
-from .h5dataset import open_h5
 
 __all__ = ["shard_path", "world", "shard_range", "all_ranks_sum", "write_index"]
 

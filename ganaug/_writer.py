@@ -1,6 +1,9 @@
 """The working folder of a resumable export: ``job.json``, segment files, and joining them.
 
-Segments are written by a thread so generation never waits on compression or I/O.
+Segments are written by a thread so generation never waits on I/O. Compressing the chunks
+(:func:`encode_chunks`) happens where it costs least: on a GPU export in that thread, beside the
+GPU's generation; on a CPU export between batches, spread over every core (a thread competing
+with torch's own threads during generation stalls them, which costs more than it hides).
 
 A segment holds rows ``[a, b)`` of an export as a small HDF5 file ``seg-A-B.h5`` with the same
 chunking and compression as the final file, so joining segments copies compressed chunks as
@@ -10,6 +13,7 @@ whole or absent, and a full disk fails a plain ``write`` (a clean OSError), not 
 
 from __future__ import annotations
 
+import concurrent.futures
 import errno
 import json
 import os
@@ -17,18 +21,18 @@ import queue
 import re
 import shutil
 import threading
-import zlib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from .h5dataset import open_h5
+from ._h5format import open_h5
 
 __all__ = [
     "SegmentWriter",
     "create_datasets",
+    "encode_chunks",
     "fsync_path",
     "join_segments",
     "list_segments",
@@ -105,6 +109,37 @@ def list_segments(work: Path, start: int) -> list[tuple[int, int, Path]]:
     return found
 
 
+def encode_chunks(
+    images: np.ndarray,
+    chunk_rows: int,
+    compression: str,
+    gzip_level: int,
+    pool: concurrent.futures.Executor | None = None,
+) -> list[bytes] | None:
+    """``images`` (rows, H, W, C) as the chunks the file stores: zlib streams for gzip (what
+    HDF5's deflate filter reads), raw bytes for none; None for lzf (HDF5's filter does it).
+
+    The short last chunk is stored full size, padded with zeros (HDF5's fill). libdeflate (the
+    ``deflate`` package) writes the zlib format at the same level in about half zlib's time and
+    releases the GIL, so ``pool`` threads compress in parallel.
+    """
+    if compression == "lzf":
+        return None
+    import deflate
+
+    def encode(lo: int) -> bytes:
+        chunk = images[lo : lo + chunk_rows]
+        if len(chunk) < chunk_rows:
+            chunk = np.concatenate(
+                [chunk, np.zeros((chunk_rows - len(chunk), *chunk.shape[1:]), np.uint8)]
+            )
+        data = np.ascontiguousarray(chunk).tobytes()
+        return deflate.zlib_compress(data, gzip_level) if compression == "gzip" else data
+
+    starts = range(0, len(images), chunk_rows)
+    return list(pool.map(encode, starts)) if pool is not None else [encode(lo) for lo in starts]
+
+
 class SegmentWriter(threading.Thread):
     """Writes ``put`` batches as segment files in ``work``; errors surface in the caller.
 
@@ -114,6 +149,8 @@ class SegmentWriter(threading.Thread):
         chunk_rows, compression, gzip_level: the final file's storage settings.
         done: first row not yet written (for the error message on failure).
         on_write: called with the row count after each segment lands (progress bar).
+        keep_bytes: keep the stored chunks of written segments in memory (``kept``) up to this
+            many bytes, so joining need not read them back from disk.
     """
 
     def __init__(
@@ -126,20 +163,31 @@ class SegmentWriter(threading.Thread):
         gzip_level: int,
         done: int,
         on_write: Callable[[int], Any],
+        keep_bytes: int = 256 << 20,
     ) -> None:
         super().__init__(name="ganaug-export-writer", daemon=True)
         self.work, self.hwc, self.chunk_rows = work, hwc, chunk_rows
         self.compression, self.gzip_level = compression, gzip_level
         self.done, self.on_write = done, on_write
         self.error: BaseException | None = None
+        self.kept: dict[int, Kept] | None = {}  # segment start -> its stored data
+        self._room = keep_bytes
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=2)  # bounds memory to ~3 batches
 
-    def put(self, start: int, images: np.ndarray, labels: np.ndarray, seeds: np.ndarray) -> None:
-        """Queue one batch (blocks while the writer is two batches behind)."""
+    def put(
+        self,
+        start: int,
+        images: np.ndarray,
+        labels: np.ndarray,
+        seeds: np.ndarray,
+        chunks: list[bytes] | None = None,
+    ) -> None:
+        """Queue one batch (blocks while the writer is two batches behind); ``chunks``: the
+        images already encoded by :func:`encode_chunks` (else the writer encodes them)."""
         while True:
             self._raise_if_failed()
             try:
-                self._queue.put((start, images, labels, seeds), timeout=0.2)
+                self._queue.put((start, images, labels, seeds, chunks), timeout=0.2)
                 return
             except queue.Full:
                 continue
@@ -171,11 +219,20 @@ class SegmentWriter(threading.Thread):
                 except BaseException as e:  # handed to the generating thread
                     self.error = e
 
-    def _write(self, start: int, images: np.ndarray, labels: np.ndarray, seeds: np.ndarray) -> None:
+    def _write(
+        self,
+        start: int,
+        images: np.ndarray,
+        labels: np.ndarray,
+        seeds: np.ndarray,
+        chunks: list[bytes] | None,
+    ) -> None:
         stop = start + len(images)
         final = self.work / f"seg-{start:012d}-{stop:012d}.h5"
         tmp = final.with_name(final.name + ".tmp")
-        image = self._segment_image(images, labels, seeds)
+        if chunks is None:
+            chunks = encode_chunks(images, self.chunk_rows, self.compression, self.gzip_level)
+        image, stored = self._segment_image(images, labels, seeds, chunks)
         try:  # plain file I/O: a full disk is an OSError here, never a half-failed HDF5 write
             with open(tmp, "wb") as fh:
                 fh.write(image)
@@ -191,10 +248,26 @@ class SegmentWriter(threading.Thread):
                 f"and run the same command again to continue",
             ) from e
         self.done = stop
+        self._keep(start, Kept(stored, labels, seeds))
         self.on_write(stop - start)
 
-    def _segment_image(self, images: np.ndarray, labels: np.ndarray, seeds: np.ndarray) -> bytes:
-        """The segment as HDF5 file bytes, built in memory (compression happens here)."""
+    def _keep(self, start: int, kept: Kept) -> None:
+        if self.kept is None:
+            return
+        self._room -= sum(len(c) for _, c in kept.chunks) + kept.labels.nbytes + kept.seeds.nbytes
+        if self._room < 0:  # too large to hold: the join reads every segment from disk
+            self.kept = None
+        else:
+            self.kept[start] = kept
+
+    def _segment_image(
+        self,
+        images: np.ndarray,
+        labels: np.ndarray,
+        seeds: np.ndarray,
+        chunks: list[bytes] | None,
+    ) -> tuple[bytes, list[tuple[int, bytes]]]:
+        """The segment as HDF5 file bytes, built in memory, and its stored chunks."""
         import h5py
 
         name = f"segment-{threading.get_ident()}"
@@ -202,28 +275,26 @@ class SegmentWriter(threading.Thread):
             create_datasets(
                 f, len(images), self.hwc, self.chunk_rows, self.compression, self.gzip_level
             )
-            if self.compression == "lzf":
+            d, cr = f["images"].id, self.chunk_rows
+            if chunks is None:  # lzf: HDF5's filter compresses; read its chunks back
                 f["images"][...] = images
-            else:  # deflate here with zlib (it releases the GIL), store the chunks as they are
-                self._write_chunks(f["images"].id, images)
+                stored = [d.read_direct_chunk((lo, 0, 0, 0)) for lo in range(0, len(images), cr)]
+            else:
+                stored = [(0, data) for data in chunks]
+                for k, data in enumerate(chunks):
+                    d.write_direct_chunk((k * cr, 0, 0, 0), data, 0)
             f["labels"][...] = labels
             f["seeds"][...] = seeds
             f.flush()
-            return f.id.get_file_image()
+            return f.id.get_file_image(), stored
 
-    def _write_chunks(self, dataset_id: Any, images: np.ndarray) -> None:
-        """Whole chunks, zlib-deflated for gzip (what HDF5's deflate filter stores) or raw."""
-        cr = self.chunk_rows
-        for lo in range(0, len(images), cr):
-            chunk = images[lo : lo + cr]
-            if len(chunk) < cr:  # the short last chunk is stored full size, padded with fill
-                chunk = np.concatenate(
-                    [chunk, np.zeros((cr - len(chunk), *chunk.shape[1:]), np.uint8)]
-                )
-            data = np.ascontiguousarray(chunk).tobytes()
-            if self.compression == "gzip":
-                data = zlib.compress(data, self.gzip_level)
-            dataset_id.write_direct_chunk((lo, *([0] * (images.ndim - 1))), data, 0)
+
+class Kept(NamedTuple):
+    """A written segment's stored data, held in memory for the join."""
+
+    chunks: list[tuple[int, bytes]]  # (filter mask, stored bytes)
+    labels: np.ndarray
+    seeds: np.ndarray
 
 
 def open_work(
@@ -320,8 +391,12 @@ def join_segments(
     cr: int,
     compression: str,
     gzip_level: int,
+    kept: dict[int, Kept] | None = None,
 ) -> None:
-    """Join the segments into one file (copying compressed chunks as they are), then rename."""
+    """Join the segments into one file (copying compressed chunks as they are), then rename.
+
+    ``kept``: segments' stored data already in memory (by start row), used instead of reading
+    those segments back."""
     tmp = work / "final.h5.tmp"
     segments = list_segments(work, lo)
     if not segments or segments[-1][1] != hi:
@@ -339,14 +414,13 @@ def join_segments(
     try:
         with open_h5(tmp, "w", track_order=False) as f:
             create_datasets(f, hi - lo, hwc, cr, compression, gzip_level)
+            dst = f["images"].id
             for a, b, seg_path in segments:
-                with open_h5(seg_path) as s:
-                    f["labels"][a - lo : b - lo] = s["labels"][:]
-                    f["seeds"][a - lo : b - lo] = s["seeds"][:]
-                    src, dst = s["images"].id, f["images"].id
-                    for k in range(0, b - a, cr):
-                        mask, data = src.read_direct_chunk((k, 0, 0, 0))
-                        dst.write_direct_chunk((a - lo + k, 0, 0, 0), data, mask)
+                seg = (kept or {}).get(a) or _read_segment(seg_path, cr)
+                f["labels"][a - lo : b - lo] = seg.labels
+                f["seeds"][a - lo : b - lo] = seg.seeds
+                for k, (mask, data) in enumerate(seg.chunks):
+                    dst.write_direct_chunk((a - lo + k * cr, 0, 0, 0), data, mask)
             for key, value in attrs.items():
                 f.attrs[key] = value
             f.attrs["complete"] = True
@@ -361,3 +435,11 @@ def join_segments(
         ) from e
     fsync_path(path.parent)
     shutil.rmtree(work, ignore_errors=True)
+
+
+def _read_segment(path: Path, chunk_rows: int) -> Kept:
+    with open_h5(path) as s:
+        src = s["images"].id
+        rows = range(0, len(s["images"]), chunk_rows)
+        chunks = [src.read_direct_chunk((k, 0, 0, 0)) for k in rows]
+        return Kept(chunks, s["labels"][:], s["seeds"][:])

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,12 +25,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from ._h5format import FORMAT, FORMAT_VERSION, open_h5, read_header
 from ._labelspec import resolve_export_labels
 from ._shards import all_ranks_sum, shard_path, shard_range, world, write_index
 from ._version import __version__
-from ._writer import SegmentWriter, join_segments, open_work
+from ._writer import SegmentWriter, encode_chunks, join_segments, open_work
 from .engine import DEFAULT_BATCH, load
-from .h5dataset import FORMAT, FORMAT_VERSION, open_h5, read_header
 
 __all__ = ["export", "shard_path", "COMPRESSIONS", "default_chunk_rows"]
 
@@ -286,6 +287,8 @@ def _export_rows(run: _Run, path: Path, job: dict[str, Any], attrs: dict[str, An
         on_write=bar.update,
     )
     writer.start()
+    # on CPU, compress between batches on every core (see ganaug._writer); on a GPU, in the writer
+    pool = ThreadPoolExecutor(os.cpu_count() or 1) if run.device.type == "cpu" else None
     try:
         for a in range(done, hi, run.batch_size):
             b = min(a + run.batch_size, hi)
@@ -299,13 +302,16 @@ def _export_rows(run: _Run, path: Path, job: dict[str, Any], attrs: dict[str, An
                 device=run.device,
             )
             images = x.permute(0, 2, 3, 1).contiguous().cpu().numpy()  # (b, H, W, C) uint8
-            writer.put(a, images, got.cpu().numpy().astype(np.int64), np.arange(a, b))
+            chunks = encode_chunks(images, cr, compression, GZIP_LEVEL, pool) if pool else None
+            writer.put(a, images, got.cpu().numpy().astype(np.int64), np.arange(a, b), chunks)
         writer.finish()
-        join_segments(work, path, attrs, lo, hi, hwc, cr, compression, GZIP_LEVEL)
+        join_segments(work, path, attrs, lo, hi, hwc, cr, compression, GZIP_LEVEL, writer.kept)
     except BaseException:
         writer.finish(check=False)  # let queued segments land: they are finished work
         raise
     finally:
+        if pool is not None:
+            pool.shutdown()
         bar.close()
         if lock is not None:
             os.close(lock)
