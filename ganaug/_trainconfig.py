@@ -58,6 +58,7 @@ class TrainConfig:
     spectral_norm: bool = False
     ema: float = 0.999
     diffaugment: str = ""
+    mode_seeking: float = 0.0  # weight of the MSGAN diversity term (0 = off)
     latent_dim: int = 100
     arch_args: dict[str, Any] = field(default_factory=dict)
     seed: int = 0
@@ -78,6 +79,8 @@ class TrainConfig:
                 raise ValueError(f"expected {name} >= 1, got {getattr(self, name)}")
         if self.steps is not None and self.steps < 0 or (self.epochs or 0) < 0:
             raise ValueError(f"expected steps/epochs >= 0, got {self.steps}/{self.epochs}")
+        if not (self.mode_seeking >= 0.0):
+            raise ValueError(f"expected --mode-seeking >= 0, got {self.mode_seeking}")
         if not (0.0 <= self.ema < 1.0):
             raise ValueError(f"expected --ema decay in [0, 1), got {self.ema}")
         if min(self.lr_g, self.lr_d) <= 0 or not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):

@@ -71,8 +71,9 @@ def d_step(
     y: torch.Tensor | None,
     rng: torch.Generator,
     keep_fake: bool,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """One discriminator update; returns detached (loss, mean D(x), mean D(G(z))) and the fakes.
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One discriminator update; returns detached (loss, mean D(x), mean D(G(z))), the fakes
+    and their z.
 
     With ``keep_fake`` (the last critic iteration) G runs with autograd on and ``g_step`` reuses
     its output, so a step costs one G forward; otherwise G runs under ``no_grad``.
@@ -94,16 +95,32 @@ def d_step(
     nets.opt_d.zero_grad(set_to_none=True)
     loss.backward()
     nets.opt_d.step()
-    return loss.detach(), out_real.detach().mean(), out_fake.detach().mean(), fake
+    return loss.detach(), out_real.detach().mean(), out_fake.detach().mean(), fake, z
 
 
 def g_step(
-    nets: Nets, tcfg: Any, fake: torch.Tensor, y: torch.Tensor | None, rng: torch.Generator
+    nets: Nets,
+    tcfg: Any,
+    fake: torch.Tensor,
+    y: torch.Tensor | None,
+    rng: torch.Generator,
+    z: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """One generator update on ``fake`` (with its graph) through the updated, frozen D."""
+    """One generator update on ``fake = G(z, y)`` (with its graph) through the updated, frozen D.
+
+    With ``tcfg.mode_seeking`` > 0 a second batch ``G(z2, y)`` (same labels, new z) adds the
+    MSGAN term (Mao et al. 2019): ``weight / (mean_i |G(z_i) - G(z2_i)|_1 / |z_i - z2_i|_1 +
+    1e-5)``, large when G maps different z to the same image (mode collapse).
+    """
     d = nets.d.requires_grad_(False)  # no D weight grads (and no DDP reduction) in the G step
     with torch.autocast(fake.device.type, dtype=torch.bfloat16, enabled=fake.is_cuda):
         loss = g_loss(tcfg.loss, d(diff_augment(fake, tcfg.policy, rng), y).float())
+        if tcfg.mode_seeking > 0 and z is not None:
+            z2 = torch.randn(z.shape, generator=rng, device=z.device)
+            fake2 = nets.g(z2, y)  # unwrapped: a second DDP forward before backward is an error
+            dx = (fake - fake2).abs().flatten(1).mean(1).float()
+            dz = (z - z2).abs().mean(1)
+            loss = loss + tcfg.mode_seeking / ((dx / dz).mean() + 1e-5)
     nets.opt_g.zero_grad(set_to_none=True)
     loss.backward()
     nets.opt_g.step()

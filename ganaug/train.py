@@ -182,8 +182,8 @@ def _loop(nets: Nets, ctx: _Context, stream: BatchStream, start: int) -> int:
         for k in range(cfg.n_critic):
             real, y = next(stream)  # (B, C, H, W) in [-1, 1], (B,) | None
             rng = step_rng(cfg.seed, step, k, rank, dev)
-            ld, dr, df, fake = d_step(nets, cfg, real, y, rng, keep_fake=k == cfg.n_critic - 1)
-        lg = g_step(nets, cfg, fake, y, step_rng(cfg.seed, step, cfg.n_critic, rank, dev))
+            ld, dr, df, fake, z = d_step(nets, cfg, real, y, rng, keep_fake=k == cfg.n_critic - 1)
+        lg = g_step(nets, cfg, fake, y, step_rng(cfg.seed, step, cfg.n_critic, rank, dev), z)
         ema_update(nets.ema, nets.g, cfg.ema, step)
         acc += torch.stack([ld, lg, dr, df])
         n_acc, done = n_acc + 1, step + 1

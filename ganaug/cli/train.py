@@ -57,6 +57,13 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         default="",
         help="comma list of translation,cutout,color (for small datasets)",
     )
+    p.add_argument(
+        "--mode-seeking",
+        type=float,
+        default=0.0,
+        help="weight of the mode-seeking (MSGAN) term against a collapsed generator that ignores "
+        "z, as on tiny datasets (default 0 = off; 1 is the paper's value)",
+    )
     p.add_argument("--latent-dim", type=int, default=100, help="size of z (default 100)")
     p.add_argument("--seed", type=int, default=0, help="seed of init, data order, noise")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 (bf16 autocast on CUDA)")
@@ -112,6 +119,7 @@ def run(args: argparse.Namespace) -> int:
             "spectral_norm",
             "ema",
             "diffaugment",
+            "mode_seeking",
             "latent_dim",
             "seed",
             "time_limit",
