@@ -483,3 +483,37 @@ def test_shard_ranges_tile_the_rows_at_chunk_boundaries(n, world, align):
     for (_, hi), (lo, _) in zip(ranges, ranges[1:], strict=False):
         assert hi == lo
     assert all(lo % align == 0 for lo, hi in ranges if hi > lo)
+
+
+def test_writer_thread_encodes_like_the_cpu_pool(tmp_path):
+    # a GPU export hands raw batches to the writer thread; a CPU export hands it encoded chunks
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ganaug._writer import SegmentWriter, encode_chunks
+
+    images = NoiseSource().sample(100, seed=2)[0].permute(0, 2, 3, 1).numpy().copy()
+    images[:, :14] = 0  # half blank: gzip has something to compress
+    labels, seeds = np.full(100, -1), np.arange(100)
+    files = {}
+    for how in ("writer", "pool"):
+        work = tmp_path / how
+        work.mkdir()
+        w = SegmentWriter(
+            work,
+            hwc=(28, 28, 1),
+            chunk_rows=16,
+            compression="gzip",
+            gzip_level=4,
+            done=0,
+            on_write=lambda n: None,
+        )
+        w.start()
+        with ThreadPoolExecutor(2) as pool:
+            chunks = encode_chunks(images, 16, "gzip", 4, pool) if how == "pool" else None
+        w.put(0, images, labels, seeds, chunks)
+        w.finish()
+        files[how] = (work / "seg-000000000000-000000000100.h5").read_bytes()
+        with h5py.File(work / "seg-000000000000-000000000100.h5", "r") as f:
+            np.testing.assert_array_equal(f["images"][:], images)
+            assert f["images"].compression == "gzip"
+    assert files["writer"] == files["pool"]
