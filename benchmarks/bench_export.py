@@ -97,6 +97,7 @@ def part_a(gen, model_path: Path, n: int, device: str, work: Path) -> Path:
         "for a in range(0, n, bs):\n"
         "    b = min(a + bs, n)\n"
         "    x, _ = g.sample(b - a, labels=torch.arange(a, b) % 10, start=a, batch_size=bs)\n"
+        "    x.permute(0, 2, 3, 1).contiguous().cpu().numpy()  # as export hands rows over\n"
     )
     procs = {
         "generation alone": [sys.executable, "-c", gen_only, str(model_path), str(n), device],

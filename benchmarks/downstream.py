@@ -129,7 +129,7 @@ def fit(
     transform = classical_aug() if aug else None
     n_syn = round(batch * share) if syn is not None else 0
     n_real = batch if extra else batch - n_syn
-    k = int(real.labels.max()) + 1
+    k = len(real.class_names)
     with torch.random.fork_rng(devices=[]):  # v2 draws from the global RNG: seed it, restore it
         torch.manual_seed(seed)
         g = torch.Generator().manual_seed(seed)
@@ -311,6 +311,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.k, args.seeds = [10], [0]
         args.gan_steps, args.clf_steps, args.pool = 200, 150, 1000
+        args.tune_steps = [150]
     torch.set_num_threads(1)
     full = load_dataset("fashion-mnist", root=args.root)
     test = load_dataset("fashion-mnist:test", root=args.root)

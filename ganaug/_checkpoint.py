@@ -45,7 +45,7 @@ def prepare_run_dir(
         if not ckpt.exists():
             raise FileNotFoundError(f"--resume: no checkpoint at {ckpt}; start without --resume")
         saved = json.loads((run_dir / CONFIG_NAME).read_text())
-        check_resume_config(saved, config, ckpt)
+        check_resume_config(saved, config, ckpt, _option_defaults())
         return ckpt
     if run_dir.exists() and any(run_dir.iterdir()):
         if not overwrite:
@@ -64,13 +64,33 @@ def prepare_run_dir(
     return None
 
 
-def check_resume_config(saved: dict[str, Any], current: dict[str, Any], where: Path) -> None:
-    """Raise when the identity fields of two resolved configs differ."""
+def _option_defaults() -> dict[str, Any]:
+    """Each training option's default: what a checkpoint written before the option existed ran."""
+    import dataclasses
+
+    from ._trainconfig import TrainConfig
+
+    return {
+        f.name: f.default
+        for f in dataclasses.fields(TrainConfig)
+        if f.default is not dataclasses.MISSING
+    }
+
+
+def check_resume_config(
+    saved: dict[str, Any],
+    current: dict[str, Any],
+    where: Path,
+    defaults: dict[str, Any] | None = None,
+) -> None:
+    """Raise when the identity fields of two resolved configs differ. A field the checkpoint
+    predates (an option added since) counts as its value in ``defaults``."""
+    old = {**(defaults or {}), **saved.get("identity", {})}
     keys = sorted(set(saved.get("identity", {})) | set(current["identity"]))
     diff = {
-        k: (saved.get("identity", {}).get(k), current["identity"].get(k))
+        k: (old.get(k), current["identity"].get(k))
         for k in keys
-        if saved.get("identity", {}).get(k) != current["identity"].get(k)
+        if old.get(k) != current["identity"].get(k)
     }
     if saved.get("marker") != RUN_MARKER or diff:
         shown = "; ".join(f"{k}: checkpoint {a!r}, now {b!r}" for k, (a, b) in diff.items())

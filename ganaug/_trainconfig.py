@@ -79,8 +79,8 @@ class TrainConfig:
                 raise ValueError(f"expected {name} >= 1, got {getattr(self, name)}")
         if self.steps is not None and self.steps < 0 or (self.epochs or 0) < 0:
             raise ValueError(f"expected steps/epochs >= 0, got {self.steps}/{self.epochs}")
-        if not (self.mode_seeking >= 0.0):
-            raise ValueError(f"expected --mode-seeking >= 0, got {self.mode_seeking}")
+        if not (0.0 <= self.mode_seeking < math.inf):
+            raise ValueError(f"expected a finite --mode-seeking >= 0, got {self.mode_seeking}")
         if not (0.0 <= self.ema < 1.0):
             raise ValueError(f"expected --ema decay in [0, 1), got {self.ema}")
         if min(self.lr_g, self.lr_d) <= 0 or not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):

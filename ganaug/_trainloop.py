@@ -76,7 +76,8 @@ def d_step(
     and their z.
 
     With ``keep_fake`` (the last critic iteration) G runs with autograd on and ``g_step`` reuses
-    its output, so a step costs one G forward; otherwise G runs under ``no_grad``.
+    its output, so a step costs one G forward (two with mode seeking); otherwise G runs under
+    ``no_grad``.
     """
     dev = real.device
     z = torch.randn((real.shape[0], tcfg.latent_dim), generator=rng, device=dev)
@@ -109,16 +110,17 @@ def g_step(
     """One generator update on ``fake = G(z, y)`` (with its graph) through the updated, frozen D.
 
     With ``tcfg.mode_seeking`` > 0 a second batch ``G(z2, y)`` (same labels, new z) adds the
-    MSGAN term (Mao et al. 2019): ``weight / (mean_i |G(z_i) - G(z2_i)|_1 / |z_i - z2_i|_1 +
-    1e-5)``, large when G maps different z to the same image (mode collapse).
+    MSGAN term (Mao et al. 2019): ``weight / (mean_i [mean |G(z_i) - G(z2_i)| / mean |z_i -
+    z2_i|] + 1e-5)`` (per-element means, the paper's scale; the ratio is averaged per sample),
+    large when G maps different z to the same image (mode collapse). It costs one more G pass.
     """
     d = nets.d.requires_grad_(False)  # no D weight grads (and no DDP reduction) in the G step
     with torch.autocast(fake.device.type, dtype=torch.bfloat16, enabled=fake.is_cuda):
         loss = g_loss(tcfg.loss, d(diff_augment(fake, tcfg.policy, rng), y).float())
         if tcfg.mode_seeking > 0 and z is not None:
             z2 = torch.randn(z.shape, generator=rng, device=z.device)
-            fake2 = nets.g(z2, y)  # unwrapped: a second DDP forward before backward is an error
-            dx = (fake - fake2).abs().flatten(1).mean(1).float()
+            fake2 = nets.g(z2, y)  # unwrapped: DDP expects one forward per backward
+            dx = (fake.float() - fake2.float()).abs().flatten(1).mean(1)
             dz = (z - z2).abs().mean(1)
             loss = loss + tcfg.mode_seeking / ((dx / dz).mean() + 1e-5)
     nets.opt_g.zero_grad(set_to_none=True)

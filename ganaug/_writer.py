@@ -1,9 +1,10 @@
 """The working folder of a resumable export: ``job.json``, segment files, and joining them.
 
-Segments are written by a thread so generation never waits on I/O. Compressing the chunks
+Segments are written by a thread so generation never waits on I/O. Compressing gzip chunks
 (:func:`encode_chunks`) happens where it costs least: on a GPU export in that thread, beside the
 GPU's generation; on a CPU export between batches, spread over every core (a thread competing
-with torch's own threads during generation stalls them, which costs more than it hides).
+with torch's own threads during generation stalls them, which costs more than it hides). lzf
+(cheap) is left to HDF5's filter in the writer thread.
 
 A segment holds rows ``[a, b)`` of an export as a small HDF5 file ``seg-A-B.h5`` with the same
 chunking and compression as the final file, so joining segments copies compressed chunks as
@@ -172,7 +173,7 @@ class SegmentWriter(threading.Thread):
         self.error: BaseException | None = None
         self.kept: dict[int, Kept] | None = {}  # segment start -> its stored data
         self._room = keep_bytes
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize=2)  # bounds memory to ~3 batches
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=2)  # ~3 batches in flight (+ kept)
 
     def put(
         self,

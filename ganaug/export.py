@@ -213,6 +213,14 @@ def _export_sharded(run: _Run, path: Path, rank: int, size: int) -> None:
     torch.distributed.barrier()
 
 
+def _usable_cpus() -> int:
+    """CPUs this process may run on (affinity / cgroup cpusets), not all the machine has."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
 def _file_attrs(source: Any, job: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
     info = job["source"]
     return {
@@ -288,7 +296,7 @@ def _export_rows(run: _Run, path: Path, job: dict[str, Any], attrs: dict[str, An
     )
     writer.start()
     # on CPU, compress between batches on every core (see ganaug._writer); on a GPU, in the writer
-    pool = ThreadPoolExecutor(os.cpu_count() or 1) if run.device.type == "cpu" else None
+    pool = ThreadPoolExecutor(_usable_cpus()) if run.device.type == "cpu" else None
     try:
         for a in range(done, hi, run.batch_size):
             b = min(a + run.batch_size, hi)

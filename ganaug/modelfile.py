@@ -189,6 +189,8 @@ def read_model_file(path: str | os.PathLike | None) -> ModelFile:
         provenance = json.loads(metadata.get("provenance", "{}"))
     except (KeyError, json.JSONDecodeError, TypeError) as e:
         raise ValueError(f"{path} has a missing or malformed ganaug config: {e}") from e
+    except ValueError as e:  # e.g. an arch_args key this ganaug does not know
+        raise ValueError(f"{path} has a ganaug config this version cannot build: {e}") from e
     gen = {k[len("generator.") :]: v for k, v in tensors.items() if k.startswith("generator.")}
     disc = {
         k[len("discriminator.") :]: v for k, v in tensors.items() if k.startswith("discriminator.")

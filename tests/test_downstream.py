@@ -30,6 +30,8 @@ def test_quick_run_scores_every_condition_and_tune_reports_validation_only(
     for name in [*conditions, "d +teacher"]:
         assert 0.5 < runs[0][name] <= 1.0, (name, runs[0][name])  # chance is 0.1
     assert "| 10 | 1 |" in r.stdout  # the markdown table
+    (gan,) = (tmp_path / "gans").glob("*.safetensors")
+    trained = gan.stat().st_mtime_ns
     tuned = tmp_path / "tune.json"
     r = subprocess.run(
         [
@@ -50,4 +52,4 @@ def test_quick_run_scores_every_condition_and_tune_reports_validation_only(
     val = json.loads(tuned.read_text())["results"]["10"][0]
     assert len(val) == 2 + 2 * 4 and all(0.0 <= v <= 1.0 for v in val.values())
     assert "val" in r.stdout and "(20 images)" in r.stdout  # k // 5 = 2 per class held out
-    assert len(list((tmp_path / "gans").glob("*.safetensors"))) == 1  # the GAN was reused
+    assert gan.stat().st_mtime_ns == trained  # --tune reused the GAN file (same k, seed, settings)

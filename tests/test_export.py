@@ -132,6 +132,29 @@ def test_incompressible_rows_round_trip_joined_from_memory_and_from_disk(
     assert (tmp_path / "again.h5").read_bytes() == out.read_bytes()
 
 
+def test_join_from_memory_and_past_the_memory_limit_give_the_same_file(tmp_path, monkeypatch):
+    import ganaug._writer as writer_module
+
+    src, export_module = NoiseSource(), sys.modules["ganaug.export"]
+    opts = {"seed": 5, "batch_size": 64, "device": "cpu", "progress": False}
+    read_segment = writer_module._read_segment
+
+    def no_disk_reads(*args):
+        raise AssertionError("the join read a segment back although it was in memory")
+
+    monkeypatch.setattr(writer_module, "_read_segment", no_disk_reads)
+    ganaug.export(src, tmp_path / "mem.h5", 300, **opts)
+    monkeypatch.setattr(writer_module, "_read_segment", read_segment)
+
+    class SmallMemory(writer_module.SegmentWriter):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **{**kwargs, "keep_bytes": 20_000})  # < 1 segment (50 KB)
+
+    monkeypatch.setattr(export_module, "SegmentWriter", SmallMemory)
+    ganaug.export(src, tmp_path / "disk.h5", 300, **opts)
+    assert (tmp_path / "disk.h5").read_bytes() == (tmp_path / "mem.h5").read_bytes()
+
+
 @pytest.mark.parametrize("compression", ["lzf", "none"])
 def test_unconditional_and_other_compressions(tmp_path, uncond_model_path, compression):
     g = ganaug.load(uncond_model_path)

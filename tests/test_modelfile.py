@@ -139,6 +139,27 @@ def test_unknown_arch_in_file(tmp_path, cond_model_path):
         ganaug.load(path)
 
 
+def test_unknown_arch_args_in_file_names_the_file(tmp_path, cond_model_path):
+    mf = read_model_file(cond_model_path)
+    meta_cfg = mf.config.to_dict()
+    meta_cfg["arch_args"] = {**meta_cfg["arch_args"], "width": 32}  # what older ganaug ignored
+    path = tmp_path / "old.safetensors"
+    save_file(
+        {f"generator.{k}": v for k, v in mf.generator_state.items()},
+        str(path),
+        metadata={
+            "format": "ganaug-model",
+            "format_version": "1",
+            "config": json.dumps(meta_cfg),
+            "provenance": "{}",
+        },
+    )
+    with pytest.raises(
+        ValueError, match=r"old\.safetensors has a ganaug config this version.*'width'"
+    ):
+        ganaug.load(path)
+
+
 def test_weights_not_matching_config(tmp_path):
     small = make_model_file(tmp_path / "a.safetensors", arch="dcgan", g_width=32)
     mf = read_model_file(small)

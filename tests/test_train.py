@@ -271,6 +271,22 @@ def test_resume_with_another_configuration_is_refused(tmp_path, small):
         train(small, out=tmp_path / "new.safetensors", steps=2, resume=True, **common)
 
 
+def test_resume_a_run_from_before_an_option_existed(tmp_path, small):
+    # runs checkpointed before --mode-seeking existed have no such key: they ran its default
+    common = {"arch": "mlp", "arch_args": TINY_MLP, "batch_size": 32, **FAST}
+    train(small, out=tmp_path / "m.safetensors", steps=2, **common)
+    config_path = tmp_path / "m.run" / "config.json"
+    config = json.loads(config_path.read_text())
+    del config["identity"]["mode_seeking"]
+    config_path.write_text(json.dumps(config))
+    train(small, out=tmp_path / "m.safetensors", steps=4, resume=True, **common)
+    assert ganaug.read_model_file(tmp_path / "m.safetensors").provenance["steps"] == 4
+    with pytest.raises(ValueError, match="mode_seeking: checkpoint 0.0, now 0.1"):
+        train(
+            small, out=tmp_path / "m.safetensors", steps=6, resume=True, mode_seeking=0.1, **common
+        )
+
+
 @pytest.mark.parametrize(
     "options, match",
     [
@@ -279,7 +295,8 @@ def test_resume_with_another_configuration_is_refused(tmp_path, small):
         ({"ema": 1.0}, "ema"),
         ({"diffaugment": "flip"}, "diffaugment"),
         ({"batch_size": 4096}, "at least batch_size"),
-        ({"mode_seeking": -0.1}, "expected --mode-seeking >= 0"),
+        ({"mode_seeking": -0.1}, "expected a finite --mode-seeking >= 0"),
+        ({"mode_seeking": float("inf")}, "expected a finite --mode-seeking >= 0"),
     ],
 )
 def test_bad_options_are_refused(tmp_path, small, options, match):
