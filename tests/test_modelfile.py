@@ -121,39 +121,33 @@ def test_pickle_files_are_refused_without_unpickling(tmp_path, kind):
     assert not marker.exists()
 
 
-def test_unknown_arch_in_file(tmp_path, cond_model_path):
-    mf = read_model_file(cond_model_path)
-    meta_cfg = mf.config.to_dict() | {"arch": "biggan"}
-    path = tmp_path / "arch.safetensors"
+def _with_config(path, source, config: dict) -> None:
+    """Write ``source``'s generator weights to ``path`` under a hand-made ganaug config."""
     save_file(
-        {f"generator.{k}": v for k, v in mf.generator_state.items()},
+        {f"generator.{k}": v for k, v in read_model_file(source).generator_state.items()},
         str(path),
         metadata={
             "format": "ganaug-model",
             "format_version": "1",
-            "config": json.dumps(meta_cfg),
+            "config": json.dumps(config),
             "provenance": "{}",
         },
     )
+
+
+def test_unknown_arch_in_file(tmp_path, cond_model_path):
+    path = tmp_path / "arch.safetensors"
+    config = read_model_file(cond_model_path).config.to_dict() | {"arch": "biggan"}
+    _with_config(path, cond_model_path, config)
     with pytest.raises(ValueError, match="unknown architecture 'biggan'"):
         ganaug.load(path)
 
 
 def test_unknown_arch_args_in_file_names_the_file(tmp_path, cond_model_path):
-    mf = read_model_file(cond_model_path)
-    meta_cfg = mf.config.to_dict()
-    meta_cfg["arch_args"] = {**meta_cfg["arch_args"], "width": 32}  # what older ganaug ignored
+    config = read_model_file(cond_model_path).config.to_dict()
+    config["arch_args"] = {**config["arch_args"], "width": 32}  # what older ganaug ignored
     path = tmp_path / "old.safetensors"
-    save_file(
-        {f"generator.{k}": v for k, v in mf.generator_state.items()},
-        str(path),
-        metadata={
-            "format": "ganaug-model",
-            "format_version": "1",
-            "config": json.dumps(meta_cfg),
-            "provenance": "{}",
-        },
-    )
+    _with_config(path, cond_model_path, config)
     with pytest.raises(
         ValueError, match=r"old\.safetensors has a ganaug config this version.*'width'"
     ):
@@ -162,18 +156,9 @@ def test_unknown_arch_args_in_file_names_the_file(tmp_path, cond_model_path):
 
 def test_weights_not_matching_config(tmp_path):
     small = make_model_file(tmp_path / "a.safetensors", arch="dcgan", g_width=32)
-    mf = read_model_file(small)
     path = tmp_path / "b.safetensors"
-    cfg = mf.config.to_dict() | {"arch_args": {"g_width": 64}}
-    save_file(
-        {f"generator.{k}": v for k, v in mf.generator_state.items()},
-        str(path),
-        metadata={
-            "format": "ganaug-model",
-            "format_version": "1",
-            "config": json.dumps(cfg),
-            "provenance": "{}",
-        },
+    _with_config(
+        path, small, read_model_file(small).config.to_dict() | {"arch_args": {"g_width": 64}}
     )
     with pytest.raises(ValueError, match="do not match the architecture"):
         ganaug.load(path)
