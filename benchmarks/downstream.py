@@ -1,10 +1,12 @@
 """Does ganaug's synthetic data help a small classifier that has only k labels per class?
 
 Fashion-MNIST, k labelled training images per class (picked per seed); k // 5 of them per class
-are a validation split. A class-conditional GAN is trained with ``ganaug.train`` on the other
-images only (the bundled model's recipe plus DiffAugment and the mode-seeking term). A small
-CNN (ganaug's ``DomainClassifier`` architecture) is then trained on all k images per class:
+are a validation split. A class-conditional GAN is trained with ``ganaug.train`` on the k images
+per class (the bundled model's recipe plus DiffAugment and the mode-seeking term). A small CNN
+(ganaug's ``DomainClassifier`` architecture) is then trained on the same k images per class:
 
+  CAS  synthetic rows only, as many as there are real images (how much class information the
+       GAN's samples carry, next to (a));
   (a) real only;  (b) real + classical augmentation (torchvision v2 flip + 2-pixel shift);
   (c) real + synthetic rows (``--share`` of each batch, labelled with their class);
   (d) (b) + (c), augmentation on every row; and (d) with the synthetic rows
@@ -13,10 +15,11 @@ CNN (ganaug's ``DomainClassifier`` architecture) is then trained on all k images
                 the run's own (b) classifier, trained on the same k images, as the judge,
       +teacher  labelled 0.5 * their class + 0.5 * the (b) classifier's probabilities;
 
-and scored on the full 10,000-image test set: mean +- std over seeds. The recipe (classifier
-steps, augmentation, synthetic share, how synthetic rows enter a batch) was chosen with
-``--tune``, which trains on the k - k // 5 images and reports validation accuracy only; the test
-set is used for the final scores and nothing else.
+and scored on the full 10,000-image test set: mean +- std over seeds, and each condition's
+difference from (b) on the same seed. The recipe (classifier steps, augmentation, synthetic
+share, how synthetic rows enter a batch) was chosen with ``--tune``, which trains the GAN and
+the classifiers on the k - k // 5 images and reports validation accuracy only; the test set is
+used for the final scores and nothing else.
 
 Every process runs torch on one thread: the same command gives the same figures on any machine
 (the thread count changes float summation order), and several can run side by side.
@@ -45,6 +48,7 @@ from ganaug.filtering import FilteredSource
 from ganaug.metrics import DomainClassifier, class_accuracy
 
 CONDITIONS = (
+    "CAS syn only",
     "a real",
     "b real+aug",
     "c real+syn",
@@ -195,15 +199,21 @@ def run_one(
     t0 = time.time()
     tr, va = pick_few(full, k, seed)
     every = ImageData(
-        torch.cat([tr.images, va.images]), torch.cat([tr.labels, va.labels]), full.class_names
+        torch.cat([tr.images, va.images]),
+        torch.cat([tr.labels, va.labels]),
+        full.class_names,
+        f"k={k} all",
     )
-    gan = load_gan(tr, seed, args)
+    gan = load_gan(every, seed, args)  # refit on all k images, as the classifiers are
     common = {"steps": args.clf_steps, "seed": seed}
     mix = {"share": args.share, "extra": args.extra, **common}
     out: dict[str, float] = {}
     b = fit(every, aug=True, **common)  # (b), also the judge and teacher of the (d) variants
     syn = pools(gan, b, n=args.pool, seed=seed + 1000)
+    x, t = syn["plain"]
+    only_syn = ImageData(x[: len(every)], t[: len(every)].argmax(1), full.class_names, "synthetic")
     models = {
+        "CAS syn only": fit(only_syn, **common),
         "a real": fit(every, **common),
         "b real+aug": b,
         "c real+syn": fit(every, syn=syn["plain"], **mix),
@@ -269,7 +279,9 @@ def pooled(results: dict[int, list[dict[str, float]]]) -> str:
 
 
 def table(results: dict[int, list[dict[str, float]]]) -> str:
-    """Markdown: one row per k, mean +- std test accuracy (%) per condition."""
+    """Markdown: one row per k, mean +- std test accuracy (%) per condition; then each
+    condition's per-seed difference from (b) (the seeds share the k images, so this is the
+    sharper comparison)."""
     head = "| k/class | seeds | " + " | ".join(CONDITIONS) + " |"
     lines = [head, "|" + "---|" * (len(CONDITIONS) + 2)]
     for k, runs in sorted(results.items()):
@@ -279,6 +291,20 @@ def table(results: dict[int, list[dict[str, float]]]) -> str:
             sd = statistics.stdev(v) if len(v) > 1 else 0.0
             cells.append(f"{statistics.mean(v):.2f} ± {sd:.2f}")
         lines.append(f"| {k} | {len(runs)} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "Each condition minus (b) on the same seed (same k images), points, mean ± std:",
+        "",
+    ]
+    others = [c for c in CONDITIONS if c != "b real+aug"]
+    lines += ["| k/class | " + " | ".join(others) + " |", "|" + "---|" * (len(others) + 1)]
+    for k, runs in sorted(results.items()):
+        cells = []
+        for c in others:
+            v = [100 * (r[c] - r["b real+aug"]) for r in runs]
+            sd = statistics.stdev(v) if len(v) > 1 else 0.0
+            cells.append(f"{statistics.mean(v):+.2f} ± {sd:.2f}")
+        lines.append(f"| {k} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
