@@ -29,27 +29,30 @@ def test_quick_run_scores_every_condition_and_tune_reports_validation_only(
     conditions = ["a real", "b real+aug", "c real+syn", "d aug+syn", "d +DRS", "d +conf"]
     for name in [*conditions, "d +teacher"]:
         assert 0.5 < runs[0][name] <= 1.0, (name, runs[0][name])  # chance is 0.1
+    assert 0.15 < runs[0]["CAS syn only"] < runs[0]["a real"]  # 200-step GAN: above chance
     assert "| 10 | 1 |" in r.stdout  # the markdown table
+    assert "minus (b) on the same seed" in r.stdout  # and the per-seed differences
     (gan,) = (tmp_path / "gans").glob("*.safetensors")
+    assert "k=10-all" in gan.name  # the test scores' GAN saw all k images per class
     trained = gan.stat().st_mtime_ns
-    tuned = tmp_path / "tune.json"
-    r = subprocess.run(
-        [
-            sys.executable,
-            str(SCRIPT),
-            *common,
-            "--tune",
-            "--tune-shares",
-            "0.25",
-            "--json",
-            str(tuned),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert r.returncode == 0, r.stderr
-    val = json.loads(tuned.read_text())["results"]["10"][0]
-    assert len(val) == 2 + 2 * 4 and all(0.0 <= v <= 1.0 for v in val.values())
-    assert "val" in r.stdout and "(20 images)" in r.stdout  # k // 5 = 2 per class held out
-    assert gan.stat().st_mtime_ns == trained  # --tune reused the GAN file (same k, seed, settings)
+    tune = [*common, "--tune", "--tune-shares", "0.25"]
+    vals = []
+    for attempt in ("a", "b"):
+        tuned = tmp_path / f"tune-{attempt}.json"
+        r = subprocess.run(
+            [sys.executable, str(SCRIPT), *tune, "--json", str(tuned)],
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+        assert r.returncode == 0, r.stderr
+        vals.append(json.loads(tuned.read_text())["results"]["10"][0])
+        assert "val" in r.stdout and "(20 images)" in r.stdout  # k // 5 = 2 per class held out
+        if attempt == "a":
+            (tune_gan,) = set((tmp_path / "gans").glob("*.safetensors")) - {gan}
+            assert "k=10-train" in tune_gan.name  # trained without the validation images
+            tune_trained = tune_gan.stat().st_mtime_ns
+    assert len(vals[0]) == 2 + 2 * 4 and all(0.0 <= v <= 1.0 for v in vals[0].values())
+    assert vals[0] == vals[1]  # same command, same figures
+    assert tune_gan.stat().st_mtime_ns == tune_trained  # the second --tune reused its GAN
+    assert gan.stat().st_mtime_ns == trained  # and neither touched the test scores' GAN
