@@ -2,8 +2,8 @@
 
 Fashion-MNIST, k labelled training images per class (picked per seed); k // 5 of them per class
 are a validation split. A class-conditional GAN is trained with ``ganaug.train`` on the k images
-per class (the bundled model's recipe plus DiffAugment and the mode-seeking term). A small CNN
-(ganaug's ``DomainClassifier`` architecture) is then trained on the same k images per class:
+per class (the bundled model's recipe plus DiffAugment and the mode-seeking term, 6000 steps). A
+small CNN (ganaug's ``DomainClassifier`` architecture) is then trained on the same k images:
 
   CAS  synthetic rows only, as many as there are real images (how much class information the
        GAN's samples carry, next to (a));
@@ -25,7 +25,8 @@ Every process runs torch on one thread: the same command gives the same figures 
 (the thread count changes float summation order), and several can run side by side.
 
     python benchmarks/downstream.py --quick                  # 1 seed, k=10, short runs
-    python benchmarks/downstream.py --k 10 50 200 --seeds 0 1 2 --workdir runs/downstream
+    python benchmarks/downstream.py --k 10 50 --seeds 0 1 2 3 4 --workdir runs/downstream
+    python benchmarks/downstream.py --k 200 --seeds 0 1 2 --workdir runs/downstream
     python benchmarks/downstream.py --tune --k 50 200 --seeds 0 1 2 --workdir runs/downstream
 """
 
@@ -314,7 +315,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tune", action="store_true", help="validation accuracy of recipe variants")
     p.add_argument("--k", type=int, nargs="+", default=[10, 50, 200])
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    p.add_argument("--gan-steps", type=int, default=2000)
+    p.add_argument(
+        "--gan-steps", type=int, default=6000, help="chosen on k = 50 validation over 2000"
+    )
     p.add_argument("--gan-width", type=int, default=32)
     p.add_argument("--gan-mode-seeking", type=float, default=0.1)
     p.add_argument("--clf-steps", type=int, default=1000)
