@@ -80,12 +80,19 @@ def pick_few(data: ImageData, k: int, seed: int) -> tuple[ImageData, ImageData]:
 
 
 def train_gan(
-    data: ImageData, *, seed: int, steps: int, width: int, mode_seeking: float, workdir: Path
+    data: ImageData,
+    *,
+    seed: int,
+    steps: int,
+    width: int,
+    mode_seeking: float,
+    workdir: Path,
+    device: str = "cpu",
 ) -> Path:
     """The bundled model's recipe (dcgan, spectral norm, hinge, EMA) plus DiffAugment and the
     mode-seeking term (without it the generator maps every z of a class to nearly one image on
     8-40 images per class); a model file already in ``workdir`` for the same data, seed and
-    settings is reused."""
+    settings is reused. ``device`` is where it trains (the samples are drawn on the CPU)."""
     tag = f"{data.source.replace(' ', '-')}-s{seed}-w{width}-{steps}steps-ms{mode_seeking}"
     out = workdir / f"gan-{tag}-{fingerprint(data.images)[:12]}.safetensors"
     if out.exists():
@@ -93,6 +100,7 @@ def train_gan(
     ganaug.train(
         data,
         out=out,
+        device=device,
         overwrite=True,
         progress=False,
         steps=steps,
@@ -189,6 +197,7 @@ def load_gan(tr: ImageData, seed: int, args: argparse.Namespace) -> ganaug.Gener
             width=args.gan_width,
             mode_seeking=args.gan_mode_seeking,
             workdir=args.workdir,
+            device=args.device,
         )
     )
 
@@ -320,6 +329,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--gan-width", type=int, default=32)
     p.add_argument("--gan-mode-seeking", type=float, default=0.1)
+    p.add_argument(
+        "--device", default="cpu", help="where the GANs train, e.g. cuda (classifiers: CPU)"
+    )
     p.add_argument("--clf-steps", type=int, default=1000)
     p.add_argument("--share", type=float, default=0.25, help="synthetic rows per batch row")
     p.add_argument(
