@@ -9,7 +9,7 @@
     same time (equal CPU share) by the same command, FD of 2,000 EMA samples every
     ``--eval-every`` steps (``ganaug.metrics``), printed from each run's ``log.csv``.
 
-Run: ``python benchmarks/bench_train.py [--arch dcgan] [--steps 200] [--repeats 3]``
+Run: ``python benchmarks/bench_train.py [--arch dcgan] [--steps 200] [--repeats 3] [--device cuda]``
      ``python benchmarks/bench_train.py --fd-minutes 10``   (part b; or ``--fd-from RUN_DIR ...``)
 """
 
@@ -35,9 +35,11 @@ from ganaug.models import ModelConfig
 
 
 def plain_loop_ms(
-    data, *, arch: str, arch_args: dict, batch: int, steps: int, warmup: int
+    data, *, arch: str, arch_args: dict, batch: int, steps: int, warmup: int, device: str
 ) -> float:
     """A textbook conditional GAN loop (hinge) on the same models; ms per step after warmup."""
+    dev = torch.device(device)
+    sync = torch.cuda.synchronize if dev.type == "cuda" else lambda: None
     cfg = ModelConfig(
         arch=arch,
         image_shape=data.image_shape,
@@ -46,17 +48,19 @@ def plain_loop_ms(
         arch_args={**arch_args, "spectral_norm": False},
     )
     torch.manual_seed(0)
-    G, D = ganaug.create_generator(cfg), ganaug.create_discriminator(cfg)
+    G, D = ganaug.create_generator(cfg).to(dev), ganaug.create_discriminator(cfg).to(dev)
+    images, labels = data.images.to(dev), data.labels.to(dev)
     opt_g = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
     perm = torch.randperm(len(data))
     for i in range(warmup + steps):
         if i == warmup:
+            sync()
             t0 = time.perf_counter()
-        idx = perm[(i * batch) % (len(data) - batch) :][:batch]
-        x = data.images[idx].float() / 127.5 - 1.0
-        y = data.labels[idx]
-        fake = G(torch.randn(batch, cfg.latent_dim), y)
+        idx = perm[(i * batch) % (len(data) - batch) :][:batch].to(dev)
+        x = images[idx].float() / 127.5 - 1.0
+        y = labels[idx]
+        fake = G(torch.randn(batch, cfg.latent_dim, device=dev), y)
         out = D(torch.cat([x, fake.detach()]), torch.cat([y, y]))
         loss_d = d_loss("hinge", out[:batch], out[batch:])
         opt_d.zero_grad(set_to_none=True)
@@ -66,11 +70,20 @@ def plain_loop_ms(
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         opt_g.step()
+    sync()
     return (time.perf_counter() - t0) / steps * 1000.0
 
 
 def ganaug_loop_ms(
-    data, *, arch: str, arch_args: dict, batch: int, steps: int, warmup: int, tmp: Path
+    data,
+    *,
+    arch: str,
+    arch_args: dict,
+    batch: int,
+    steps: int,
+    warmup: int,
+    device: str,
+    tmp: Path,
 ) -> float:
     """ganaug.train with eval/samples/checkpoints off; ms per step between two log rows."""
     run = tmp / f"run-{time.monotonic_ns()}"
@@ -78,6 +91,7 @@ def ganaug_loop_ms(
         data,
         out=run / "m.safetensors",
         run_dir=run,
+        device=device,
         arch=arch,
         arch_args=arch_args,
         loss="hinge",
@@ -104,6 +118,7 @@ def bench_speed(args: argparse.Namespace) -> None:
         "batch": args.batch_size,
         "steps": args.steps,
         "warmup": args.warmup,
+        "device": args.device,
     }
     plain, ours = [], []
     with tempfile.TemporaryDirectory() as tmp:
@@ -113,7 +128,7 @@ def bench_speed(args: argparse.Namespace) -> None:
     ratios = [o / p for o, p in zip(ours, plain, strict=True)]
     print(
         f"(a) {args.arch} {arch_args} batch {args.batch_size}, hinge, {args.steps} timed steps "
-        f"after {args.warmup}, {args.repeats} alternating repeats, "
+        f"after {args.warmup}, {args.repeats} alternating repeats, device {args.device}, "
         f"torch threads {torch.get_num_threads()}"
     )
     print(f"    plain PyTorch loop : {', '.join(f'{v:.1f}' for v in plain)} ms/step")
@@ -203,6 +218,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=200)
     p.add_argument("--warmup", type=int, default=50)
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--device", default="cpu", help="part (a) on this device, e.g. cuda")
     p.add_argument("--fd-minutes", type=float, default=0, help="run part (b) for this long")
     p.add_argument("--eval-every", type=int, default=250)
     p.add_argument("--fd-from", nargs="*", default=None, help="print part (b) from run dirs")
