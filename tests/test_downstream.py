@@ -12,42 +12,40 @@ import pytest
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "downstream.py"
 
 
-@pytest.mark.slow
-def test_quick_run_scores_every_condition_and_tune_reports_validation_only(
-    tmp_path, data_root, fmnist_train, fmnist_test
-):
-    out = tmp_path / "quick.json"
-    common = ["--quick", "--root", str(data_root), "--workdir", str(tmp_path / "gans")]
+def downstream(*args: str, json_out: Path) -> tuple[str, dict]:
+    """Run the script as a subprocess; its stdout and the ``--json`` file's per-k results."""
     r = subprocess.run(
-        [sys.executable, str(SCRIPT), *common, "--json", str(out)],
+        [sys.executable, str(SCRIPT), *args, "--json", str(json_out)],
         capture_output=True,
         text=True,
         timeout=900,
     )
     assert r.returncode == 0, r.stderr
-    runs = json.loads(out.read_text())["results"]["10"]
+    return r.stdout, json.loads(json_out.read_text())["results"]
+
+
+@pytest.mark.slow
+def test_quick_run_scores_every_condition_and_tune_reports_validation_only(
+    tmp_path, data_root, fmnist_train, fmnist_test
+):
+    common = ["--quick", "--root", str(data_root), "--workdir", str(tmp_path / "gans")]
+    stdout, results = downstream(*common, json_out=tmp_path / "quick.json")
+    runs = results["10"]
     conditions = ["a real", "b real+aug", "c real+syn", "d aug+syn", "d +DRS", "d +conf"]
     for name in [*conditions, "d +teacher"]:
         assert 0.5 < runs[0][name] <= 1.0, (name, runs[0][name])  # chance is 0.1
     assert 0.15 < runs[0]["CAS syn only"] < runs[0]["a real"]  # 200-step GAN: above chance
-    assert "| 10 | 1 |" in r.stdout  # the markdown table
-    assert "minus (b) on the same seed" in r.stdout  # and the per-seed differences
+    assert "| 10 | 1 |" in stdout  # the markdown table
+    assert "minus (b) on the same seed" in stdout  # and the per-seed differences
     (gan,) = (tmp_path / "gans").glob("*.safetensors")
     assert "k=10-all" in gan.name  # the test scores' GAN saw all k images per class
     trained = gan.stat().st_mtime_ns
     tune = [*common, "--tune", "--tune-shares", "0.25"]
     vals = []
     for attempt in ("a", "b"):
-        tuned = tmp_path / f"tune-{attempt}.json"
-        r = subprocess.run(
-            [sys.executable, str(SCRIPT), *tune, "--json", str(tuned)],
-            capture_output=True,
-            text=True,
-            timeout=900,
-        )
-        assert r.returncode == 0, r.stderr
-        vals.append(json.loads(tuned.read_text())["results"]["10"][0])
-        assert "val" in r.stdout and "(20 images)" in r.stdout  # k // 5 = 2 per class held out
+        stdout, results = downstream(*tune, json_out=tmp_path / f"tune-{attempt}.json")
+        vals.append(results["10"][0])
+        assert "val" in stdout and "(20 images)" in stdout  # k // 5 = 2 per class held out
         if attempt == "a":
             (tune_gan,) = set((tmp_path / "gans").glob("*.safetensors")) - {gan}
             assert "k=10-train" in tune_gan.name  # trained without the validation images
