@@ -188,10 +188,10 @@ def pools(gan: ganaug.Generator, judge: nn.Module, *, n: int, seed: int) -> dict
     }
 
 
-def load_gan(tr: ImageData, seed: int, args: argparse.Namespace) -> ganaug.Generator:
+def load_gan(data: ImageData, seed: int, args: argparse.Namespace) -> ganaug.Generator:
     return ganaug.load(
         train_gan(
-            tr,
+            data,
             seed=seed,
             steps=args.gan_steps,
             width=args.gan_width,
