@@ -45,7 +45,7 @@ def prepare_run_dir(
         if not ckpt.exists():
             raise FileNotFoundError(f"--resume: no checkpoint at {ckpt}; start without --resume")
         saved = json.loads((run_dir / CONFIG_NAME).read_text())
-        check_resume_config(saved, config, ckpt, _option_defaults())
+        check_resume_config(saved, config, ckpt)
         return ckpt
     if run_dir.exists() and any(run_dir.iterdir()):
         if not overwrite:
@@ -77,15 +77,10 @@ def _option_defaults() -> dict[str, Any]:
     }
 
 
-def check_resume_config(
-    saved: dict[str, Any],
-    current: dict[str, Any],
-    where: Path,
-    defaults: dict[str, Any] | None = None,
-) -> None:
+def check_resume_config(saved: dict[str, Any], current: dict[str, Any], where: Path) -> None:
     """Raise when the identity fields of two resolved configs differ. A field the checkpoint
-    predates (an option added since) counts as its value in ``defaults``."""
-    old = {**(defaults or {}), **saved.get("identity", {})}
+    predates (an option added since) counts as that option's default."""
+    old = {**_option_defaults(), **saved.get("identity", {})}
     keys = sorted(set(saved.get("identity", {})) | set(current["identity"]))
     diff = {
         k: (old.get(k), current["identity"].get(k))

@@ -105,7 +105,7 @@ def g_step(
     fake: torch.Tensor,
     y: torch.Tensor | None,
     rng: torch.Generator,
-    z: torch.Tensor | None = None,
+    z: torch.Tensor,
 ) -> torch.Tensor:
     """One generator update on ``fake = G(z, y)`` (with its graph) through the updated, frozen D.
 
@@ -117,7 +117,7 @@ def g_step(
     d = nets.d.requires_grad_(False)  # no D weight grads (and no DDP reduction) in the G step
     with torch.autocast(fake.device.type, dtype=torch.bfloat16, enabled=fake.is_cuda):
         loss = g_loss(tcfg.loss, d(diff_augment(fake, tcfg.policy, rng), y).float())
-        if tcfg.mode_seeking > 0 and z is not None:
+        if tcfg.mode_seeking > 0:
             z2 = torch.randn(z.shape, generator=rng, device=z.device)
             fake2 = nets.g(z2, y)  # unwrapped: DDP expects one forward per backward
             dx = (fake.float() - fake2.float()).abs().flatten(1).mean(1)
