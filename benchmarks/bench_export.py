@@ -35,9 +35,9 @@ from _common import load_source  # benchmarks/ is on sys.path when run as a scri
 from torch.utils.data import DataLoader, TensorDataset
 
 import ganaug
-from ganaug._writer import create_datasets
 from ganaug.data import fashion_mnist, to_tensors
-from ganaug.export import GZIP_LEVEL, default_chunk_rows
+from ganaug.io import GZIP_LEVEL, default_chunk_rows
+from ganaug.io.segments import create_datasets
 
 
 class Stored:
@@ -70,7 +70,7 @@ def generate_all(gen: ganaug.Generator, n: int, bs: int, device: str) -> None:
 
 
 def part_a(gen, model_path: Path, n: int, device: str, work: Path) -> Path:
-    bs = ganaug.engine.DEFAULT_BATCH.get(torch.device(device).type, 1024)
+    bs = ganaug.sources.DEFAULT_BATCH.get(torch.device(device).type, 1024)
     generate_all(gen, min(n, bs), bs, device)  # warm-up
     images, labels = gen.sample(n, labels="balanced", seed=0, device=device)
     stored = Stored(gen, images.cpu(), labels.cpu())
@@ -93,7 +93,7 @@ def part_a(gen, model_path: Path, n: int, device: str, work: Path) -> Path:
     gen_only = (
         "import sys, torch, ganaug\n"
         "g = ganaug.load(sys.argv[1], device=sys.argv[3]); n = int(sys.argv[2])\n"
-        "bs = ganaug.engine.DEFAULT_BATCH.get(torch.device(sys.argv[3]).type, 1024)\n"
+        "bs = ganaug.sources.DEFAULT_BATCH.get(torch.device(sys.argv[3]).type, 1024)\n"
         "for a in range(0, n, bs):\n"
         "    b = min(a + bs, n)\n"
         "    x, _ = g.sample(b - a, labels=torch.arange(a, b) % 10, start=a, batch_size=bs)\n"

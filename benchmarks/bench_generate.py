@@ -19,6 +19,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 import ganaug
+import ganaug.sources.base
 
 
 def sync(device: torch.device) -> None:
@@ -70,6 +71,20 @@ def per_sample_rate(gen: ganaug.Generator, device: torch.device, n: int) -> floa
     return n / best_of(run, 2, device)
 
 
+def variable_shape_rate(gen: ganaug.Generator, device: torch.device, n: int, bs: int) -> float:
+    """The path before fixed call shapes: one generator call of ``bs`` rows per batch."""
+    g = gen.module(device)
+    z = torch.randn(bs, gen.latent_dim, device=device)
+    y = torch.randint(0, max(gen.num_classes, 1), (bs,), device=device)
+
+    def run() -> None:
+        with torch.inference_mode():
+            for _ in range(n // bs):
+                g(z, y if gen.num_classes else None)
+
+    return (n // bs) * bs / best_of(run, 3, device)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--device", default="cpu")
@@ -102,12 +117,25 @@ def main() -> None:
             print(f"{arch}: {fps / 1e6:.2f} MFLOP/sample")
             print(f"  {'batch':>6} {'samples/s':>11} {'GFLOP/s':>8}")
             best = 0.0
-            for bs in (64, 128, 256, 512, 1024, 4096):  # calls are padded to multiples of 64 rows
+            for bs in (64, 128, 256, 512, 1024, 4096):  # rows per step; every call has CALL_ROWS
                 n = min(args.n, max(bs * 8, 512))
                 t = best_of(lambda g=gen, b=bs, n=n: g.sample(n, seed=0, batch_size=b), 3, device)
                 rate = n / t
                 best = max(best, rate)
                 print(f"  {bs:>6} {rate:>11.0f} {rate * fps / 1e9:>8.1f}")
+            # what the fixed call shape (sources.base.CALL_ROWS) costs against the old path of
+            # one call per batch of the default size (results that depended on the batch size)
+            default = ganaug.sources.DEFAULT_BATCH.get(device.type, 1024)
+            n_cmp = max(default * 8, 4096)
+            fixed = n_cmp / best_of(
+                lambda g=gen, n=n_cmp: g.sample(n, seed=0, batch_size=default), 3, device
+            )
+            old = variable_shape_rate(gen, device, n_cmp, default)
+            rows = ganaug.sources.base.call_rows(device)
+            print(
+                f"  fixed {rows}-row calls: {fixed:.0f} samples/s; one {default}-row call per "
+                f"batch: {old:.0f} samples/s => fixed / variable = {fixed / old:.2f}x"
+            )
             naive = per_sample_rate(gen, device, 256 if device.type == "cpu" else 1024)
             # the machine may be shared: take the best matmul rate seen around this run
             peak = max(peak, matmul_flops_per_s(device, dtype))

@@ -30,8 +30,8 @@ import torch
 
 import ganaug
 from ganaug.data import load_dataset
-from ganaug.losses import d_loss, g_loss
 from ganaug.models import ModelConfig
+from ganaug.training.losses import d_loss, g_loss
 
 
 def plain_loop_ms(

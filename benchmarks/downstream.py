@@ -45,8 +45,8 @@ from torch import nn
 
 import ganaug
 from ganaug.data import ImageData, fingerprint, load_dataset
-from ganaug.filtering import FilteredSource
 from ganaug.metrics import DomainClassifier, class_accuracy
+from ganaug.sources import FilteredSource
 
 CONDITIONS = (
     "CAS syn only",

@@ -1,38 +1,40 @@
 """ganaug: turn a trained, optionally class-conditional GAN into extra training data for PyTorch.
 
 The public names below are imported on first use (PEP 562), so ``import ganaug`` stays light:
-no torchvision, torchmetrics or h5py until a feature that needs them is touched.
+no torchvision, torchmetrics or h5py until a feature that needs them is touched. The packages
+(``sources``, ``augment``, ``io``, ``metrics``, ``training``, ``data``, ``models``, ``cli``)
+are listed in README's "Layout" section.
 """
 
 from __future__ import annotations
 
 import importlib
-import sys
-import types
 from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
 
 _EXPORTS = {
-    "Generator": ".engine",
-    "load": ".engine",
-    "to_uint8": ".engine",
+    "Generator": ".sources",
+    "load": ".sources",
+    "to_uint8": ".sources",
+    "SampleSource": ".sources",
+    "FilteredSource": ".sources",
+    "read_model_file": ".sources",
+    "save": ".sources",
     "ModelConfig": ".models",
     "create_discriminator": ".models",
     "create_generator": ".models",
     "list_archs": ".models",
-    "read_model_file": ".modelfile",
-    "save": ".modelfile",
     "GANAugmented": ".augment",
     "SyntheticMixer": ".augment",
     "SyntheticReplace": ".augment",
     "mix": ".augment",
-    "H5Dataset": ".h5dataset",
-    "export": ".export",
-    "FilteredSource": ".filtering",
-    "EvalReport": ".evaluate",
-    "evaluate": ".evaluate",
-    "train": ".train",
+    "H5Dataset": ".io",
+    "export": ".io",
+    "EvalReport": ".metrics",
+    "evaluate": ".metrics",
+    "train": ".training",
+    "TrainConfig": ".training",
 }
 
 __all__ = [
@@ -40,34 +42,41 @@ __all__ = [
     "Generator",
     "load",
     "to_uint8",
+    "SampleSource",
+    "FilteredSource",
+    "read_model_file",
+    "save",
     "ModelConfig",
     "create_discriminator",
     "create_generator",
     "list_archs",
-    "read_model_file",
-    "save",
     "GANAugmented",
     "SyntheticMixer",
     "SyntheticReplace",
     "mix",
     "H5Dataset",
     "export",
-    "FilteredSource",
     "EvalReport",
     "evaluate",
     "train",
+    "TrainConfig",
 ]
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time names resolve lazily
     from .augment import GANAugmented, SyntheticMixer, SyntheticReplace, mix
-    from .engine import Generator, load, to_uint8
-    from .evaluate import EvalReport, evaluate
-    from .export import export
-    from .filtering import FilteredSource
-    from .h5dataset import H5Dataset
-    from .modelfile import read_model_file, save
+    from .io import H5Dataset, export
+    from .metrics import EvalReport, evaluate
     from .models import ModelConfig, create_discriminator, create_generator, list_archs
-    from .train import train
+    from .sources import (
+        FilteredSource,
+        Generator,
+        SampleSource,
+        load,
+        read_model_file,
+        save,
+        to_uint8,
+    )
+    from .training import TrainConfig, train
 
 
 def __getattr__(name: str) -> Any:
@@ -81,19 +90,3 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(__all__)
-
-
-class _Package(types.ModuleType):
-    """Keeps ``ganaug.export`` / ``ganaug.train`` / ``ganaug.evaluate`` the functions.
-
-    Importing a submodule sets it as an attribute of its package; where a submodule shares its
-    name with a public function, that would replace the function by the module.
-    """
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name in _EXPORTS and isinstance(value, types.ModuleType):
-            return
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package

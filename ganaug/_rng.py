@@ -14,9 +14,21 @@ import math
 import torch
 
 _M32 = 0xFFFFFFFF
-STREAM_LATENT = 0x1B873593
-STREAM_LABEL = 0x68E31DA4
-STREAM_CHOICE = 0x3C6EF372
+
+# Every stream of the library, in one table: a value used twice would make two kinds of draw
+# the same numbers (tested: all distinct). Changing a value changes what a seed produces.
+STREAM_LATENT = 0x1B873593  # the latent z of sample i
+STREAM_LABEL = 0x68E31DA4  # the class of sample i under labels="uniform"
+STREAM_CHOICE = 0x3C6EF372  # coin flips: which rows a transform replaces
+STREAM_ROW = 0x5BD1E995  # which stored row of an H5Dataset answers sample index i
+STREAM_ORDER = 0x27D4EB2F  # the shuffle of an export's counts label spec
+STREAM_ACCEPT = 0x6A09E667  # FilteredSource's accept/reject draw per candidate
+STREAM_SHUFFLE = 0x2F6B3A1D  # GANAugmented's placement of synthetic items
+STREAM_ROWS = 0x7F4A7C15  # which batch rows the mixer replaces
+STREAM_CLASS = 0x4C957F2D  # per-class draw streams of stateful transforms
+STREAM_WORKER = 0x165667B1  # a DataLoader worker's transform seed
+STREAM_STEP = 0x5EED0000  # training step generators: + 64 * rank + critic iteration
+STREAMS = {k: v for k, v in dict(globals()).items() if k.startswith("STREAM_")}
 
 
 def _mul32(x: torch.Tensor, c: int) -> torch.Tensor:

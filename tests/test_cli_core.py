@@ -78,3 +78,71 @@ def test_bad_input_is_a_clear_error(tmp_path, cond_model_path, uncond_model_path
     assert r.returncode == 2
     assert message in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_info_refuses_weights_that_do_not_match_their_config(tmp_path):
+    from ganaug.sources import read_model_file
+
+    from .conftest import make_model_file
+    from .test_modelfile import _with_config
+
+    small = make_model_file(tmp_path / "a.safetensors", arch="dcgan", g_width=32)
+    bad = tmp_path / "b.safetensors"
+    _with_config(
+        bad, small, read_model_file(small).config.to_dict() | {"arch_args": {"g_width": 64}}
+    )
+    r = ganaug_cli("info", str(bad))
+    assert r.returncode == 2 and "do not match the architecture" in r.stderr, r.stderr
+
+
+def test_info_says_nothing_of_a_normalisation_the_model_does_not_have(cond_model_path):
+    r = ganaug_cli("info", str(cond_model_path))
+    assert r.returncode == 0 and "normalize" not in r.stdout
+
+
+@pytest.mark.parametrize(
+    ("command", "option", "shown"),
+    [
+        ("train", "--loss", "hinge"),
+        ("train", "--root", "~/.cache/ganaug/data"),
+        ("train", "--workers", "0"),
+        ("train", "--eval-every", "0"),
+        ("train", "--device", "cpu"),
+        ("train", "--seed", "0"),
+        ("train", "--mode-seeking", "0.0"),
+        ("eval", "--cas-epochs", "150,000 image passes"),
+        ("eval", "--root", "~/.cache/ganaug/data"),
+        ("eval", "--cache-dir", "~/.cache/ganaug/classifiers"),
+        ("export", "--n", "10,000"),
+    ],
+)
+def test_help_shows_every_default(command, option, shown):
+    from ganaug.cli import build_parser
+
+    sub = build_parser()._subparsers._group_actions[0].choices[command]
+    lines = sub.format_help().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.strip().startswith(option + " "))
+    block = [lines[start]]
+    for line in lines[start + 1 :]:
+        if line.strip().startswith("-") or not line.strip():
+            break
+        block.append(line)
+    text = " ".join(" ".join(block).split())
+    assert "default" in text and shown in text, text
+
+
+def test_train_flags_are_made_from_train_config():
+    import dataclasses
+
+    from ganaug.cli import build_parser
+    from ganaug.training import TrainConfig
+
+    args = build_parser().parse_args(["train", "data.npz", "--out", "m.safetensors"])
+    for f in dataclasses.fields(TrainConfig):
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        assert getattr(args, f.name) == default, f.name
+        assert f.metadata["help"], f.name
+    args = build_parser().parse_args(
+        ["train", "d.npz", "--out", "m", "--unconditional", "--arch-args", '{"g_width": 8}']
+    )
+    assert args.conditional is False and args.arch_args == {"g_width": 8}

@@ -7,7 +7,7 @@ import torch
 
 import ganaug
 from ganaug import _rng
-from ganaug.engine import resolve_labels
+from ganaug.sources import resolve_labels
 
 from .conftest import make_model_file
 

@@ -15,8 +15,7 @@ import torch
 
 import ganaug
 from ganaug.data import to_tensors
-from ganaug.evaluate import evaluate
-from ganaug.metrics import domain_classifier
+from ganaug.metrics import domain_classifier, evaluate
 
 from .conftest import make_model_file
 from .test_filtering import train_tiny_gan
@@ -177,7 +176,7 @@ def test_inception_is_never_downloaded(monkeypatch, tmp_path, fm):
 def test_inception_feature_space_reads_local_weights(monkeypatch, tmp_path, fm):
     from torchvision.models import inception_v3
 
-    from ganaug._features import inception_weights_path
+    from ganaug.metrics.inception import inception_weights_path
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     data, x, y = _rgb_data(tmp_path, fm)
@@ -264,3 +263,15 @@ def test_cli(fm, tiny_gan, classifier, cache, data_root, tmp_path):
     assert bad.returncode == 2 and "holds 400 samples but N = 1000" in bad.stderr
     both = _cli("--samples", str(samples), "--model", str(tiny_gan), "--data", "x", env=env)
     assert both.returncode == 2 and "not allowed with" in both.stderr
+
+
+def test_table_prints_kid_as_the_json_holds_it():
+    from ganaug.metrics import EvalReport
+
+    r = EvalReport(
+        source="s", data="d", n=10, n_real=10, seed=0, feature_space="f", conditional=False
+    )
+    r.kid_mean, r.kid_std = 20.0368, 0.512
+    line = next(x for x in r.table().splitlines() if "KID" in x)
+    assert "20.04 +- 0.51" in line and "x 1e3" not in line, line  # was 20036.85 (scaled twice)
+    assert r.to_dict()["kid_mean"] == 20.0368

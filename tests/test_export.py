@@ -20,7 +20,7 @@ import torch
 import ganaug
 from ganaug.cli import build_parser
 from ganaug.cli import export as export_cli
-from ganaug.export import default_chunk_rows, shard_path
+from ganaug.io import default_chunk_rows, shard_path
 
 
 def ganaug_cli(*args: str, **kwargs) -> subprocess.CompletedProcess:
@@ -78,7 +78,7 @@ def test_round_trip_equals_sample_and_layout(tmp_path, gen, cond_model_path):
         np.testing.assert_array_equal(f["seeds"][:], np.arange(300))
         a = f.attrs
         assert a["format"] == "ganaug-samples" and a["complete"] and a["seed"] == 3
-        assert a["model_sha256"] == ganaug.modelfile.file_sha256(cond_model_path)
+        assert a["model_sha256"] == ganaug.sources.file_sha256(cond_model_path)
         assert json.loads(a["model_config"])["arch"] == "dcgan"
         assert json.loads(a["class_names"]) == gen.class_names
         assert a["ganaug_version"] == ganaug.__version__ and a["labels"] == "balanced"
@@ -117,7 +117,7 @@ def test_incompressible_rows_round_trip_joined_from_memory_and_from_disk(
         with h5py.File(out, "r") as f:
             assert f["images"].id.read_direct_chunk((0, 0, 0, 0))[0] != 0  # stored unfiltered
     # the same rows joined from the segment files: the first run stops before its join
-    export_module = sys.modules["ganaug.export"]
+    export_module = sys.modules["ganaug.io.exporter"]
     join = export_module.join_segments
 
     def stop(*args, **kwargs):
@@ -133,9 +133,9 @@ def test_incompressible_rows_round_trip_joined_from_memory_and_from_disk(
 
 
 def test_join_from_memory_and_past_the_memory_limit_give_the_same_file(tmp_path, monkeypatch):
-    import ganaug._writer as writer_module
+    import ganaug.io.segments as writer_module
 
-    src, export_module = NoiseSource(), sys.modules["ganaug.export"]
+    src, export_module = NoiseSource(), sys.modules["ganaug.io.exporter"]
     opts = {"seed": 5, "batch_size": 64, "device": "cpu", "progress": False}
     read_segment = writer_module._read_segment
 
@@ -468,13 +468,13 @@ def test_default_model_is_the_bundled_one(tmp_path):
     r = ganaug_cli("export", "--n", "64", "--out", str(out), "--device", "cpu")
     assert r.returncode == 0, r.stderr
     ds = ganaug.H5Dataset(out)
-    bundled = ganaug.modelfile.resolve_model_path("fashion-mnist")
-    assert ds.attrs["model_sha256"] == ganaug.modelfile.file_sha256(bundled)
+    bundled = ganaug.sources.resolve_model_path("fashion-mnist")
+    assert ds.attrs["model_sha256"] == ganaug.sources.file_sha256(bundled)
     assert len(ds) == 64 and ds.num_classes == 10
 
 
 def test_cli_quality_filter(tmp_path, gen, cond_model_path):
-    from ganaug.filtering import FilteredSource
+    from ganaug.sources import FilteredSource
 
     out = tmp_path / "filtered.h5"
     base = export_args(cond_model_path, 64, out, "--seed", "4")
@@ -499,7 +499,7 @@ def test_cli_quality_filter(tmp_path, gen, cond_model_path):
 
 @pytest.mark.parametrize(("n", "world", "align"), [(300, 2, 16), (1000, 3, 64), (5, 4, 16)])
 def test_shard_ranges_tile_the_rows_at_chunk_boundaries(n, world, align):
-    from ganaug._shards import shard_range
+    from ganaug.io.shards import shard_range
 
     ranges = [shard_range(n, r, world, align) for r in range(world)]
     assert ranges[0][0] == 0 and ranges[-1][1] == n
@@ -512,7 +512,7 @@ def test_writer_thread_encodes_like_the_cpu_pool(tmp_path):
     # a GPU export hands raw batches to the writer thread; a CPU export hands it encoded chunks
     from concurrent.futures import ThreadPoolExecutor
 
-    from ganaug._writer import SegmentWriter, encode_chunks
+    from ganaug.io.segments import SegmentWriter, encode_chunks
 
     images = NoiseSource().sample(100, seed=2)[0].permute(0, 2, 3, 1).numpy().copy()
     images[:, :14] = 0  # half blank: gzip has something to compress
@@ -540,3 +540,77 @@ def test_writer_thread_encodes_like_the_cpu_pool(tmp_path):
             np.testing.assert_array_equal(f["images"][:], images)
             assert f["images"].compression == "gzip"
     assert files["writer"] == files["pool"]
+
+
+def test_python_export_under_torchrun_shards_as_the_cli_does(tmp_path, gen, cond_model_path):
+    out = tmp_path / "py" / "s.h5"
+    out.parent.mkdir()
+    script = tmp_path / "export_script.py"
+    script.write_text(
+        "import sys, ganaug\n"
+        "ganaug.export(sys.argv[1], sys.argv[2], 300, seed=2, device='cpu', batch_size=64, "
+        "progress=False)\n"
+    )
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc-per-node",
+            "2",
+            str(script),
+            str(cond_model_path),
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert all(shard_path(out, rank, 2).exists() for rank in range(2))
+    assert [s["file"] for s in ganaug.H5Dataset(out).attrs["shards"]] == [
+        shard_path(out, rank, 2).name for rank in range(2)
+    ]
+    single = ganaug.export(gen, tmp_path / "single.h5", 300, seed=2, device="cpu", progress=False)
+    assert_same_content(out, single)
+
+
+def test_export_command_without_n_writes_ten_thousand_rows(tmp_path):
+    out = tmp_path / "default.h5"
+    r = ganaug_cli("export", "--out", str(out), "--device", "cpu", "--no-progress")
+    assert r.returncode == 0, r.stderr
+    assert len(ganaug.H5Dataset(out)) == 10_000
+    counts = tmp_path / "counts.h5"  # counts still set the number themselves
+    r = ganaug_cli("export", "--out", str(counts), "--labels", "0:3,9:2", "--no-progress")
+    assert r.returncode == 0, r.stderr
+    assert sorted(ganaug.H5Dataset(counts).targets.tolist()) == [0, 0, 0, 9, 9]
+
+
+def test_confidence_filter_trains_or_reads_the_domain_classifier(
+    tmp_path, tmp_path_factory, data_root
+):
+    """--filter confidence works without --classifier: the bundled model says it was trained
+    on fashion-mnist, and the cached domain classifier of that data judges the samples."""
+    from ganaug.data import to_tensors
+    from ganaug.metrics import domain_classifier
+
+    cache = tmp_path_factory.getbasetemp() / "ganaug-cache" / "classifiers"  # the session's
+    x, y = to_tensors(fashion_mnist_train(data_root))
+    clf = domain_classifier(x, y, cache_dir=cache)
+    out = tmp_path / "conf.h5"
+    base = ["export", "--n", "64", "--out", str(out), "--device", "cpu", "--no-progress"]
+    r = ganaug_cli(
+        *base, "--filter", "confidence:0.9", "--root", str(data_root), "--cache-dir", str(cache)
+    )
+    assert r.returncode == 0, r.stderr
+    expected = ganaug.FilteredSource(
+        ganaug.load(), method="confidence", threshold=0.9, classifier=clf
+    ).sample(64, labels="balanced", seed=0)[0]
+    np.testing.assert_array_equal(content(out)["images"], expected.permute(0, 2, 3, 1).numpy())
+
+
+def fashion_mnist_train(root: Path):
+    from ganaug.data import fashion_mnist
+
+    return fashion_mnist(root, train=True)

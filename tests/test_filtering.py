@@ -1,4 +1,4 @@
-"""ganaug.filtering: DRS and confidence filtering as a deterministic SampleSource wrapper."""
+"""FilteredSource: DRS and confidence filtering as a deterministic SampleSource wrapper."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import torch
 
 import ganaug
 from ganaug.data import to_tensors
-from ganaug.filtering import FilteredSource, parse_filter_spec
 from ganaug.metrics import class_accuracy, domain_classifier, predict_proba
+from ganaug.sources import FilteredSource, parse_filter_spec
 
 
 def train_tiny_gan(path: Path, images: torch.Tensor, labels: torch.Tensor, *, steps: int = 200):

@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from ganaug.diffaugment import diff_augment, parse_policy
-from ganaug.losses import LOSSES, check_loss, d_loss, g_loss, gradient_penalty
+from ganaug.training.diffaugment import diff_augment, parse_policy
+from ganaug.training.losses import LOSSES, check_loss, d_loss, g_loss, gradient_penalty
 
 
 def test_d_loss_values_at_known_logits():

@@ -10,7 +10,7 @@ import torch
 from safetensors.torch import save_file
 
 import ganaug
-from ganaug.modelfile import read_model_file
+from ganaug.sources import read_model_file
 
 from .conftest import make_model_file
 
@@ -168,3 +168,43 @@ def test_save_is_byte_reproducible(tmp_path):
     a = make_model_file(tmp_path / "a.safetensors", seed=3)
     b = make_model_file(tmp_path / "b.safetensors", seed=3)
     assert a.read_bytes() == b.read_bytes()
+
+
+def test_nan_weights_in_a_file_are_refused_at_load_naming_the_tensor(tmp_path, cond_model_path):
+    state = read_model_file(cond_model_path).generator_state
+    name = sorted(k for k, v in state.items() if v.is_floating_point())[0]
+    bad = {f"generator.{k}": v.clone() for k, v in state.items()}
+    bad[f"generator.{name}"].view(-1)[0] = float("nan")
+    path = tmp_path / "nan.safetensors"
+    config = read_model_file(cond_model_path).config.to_dict()
+    save_file(
+        bad,
+        str(path),
+        metadata={
+            "format": "ganaug-model",
+            "format_version": "1",
+            "config": json.dumps(config),
+            "provenance": "{}",
+        },
+    )
+    with pytest.raises(ValueError, match=rf"generator\.{name} holds NaN or inf"):
+        read_model_file(path)  # refused before any module is built or sampled
+
+
+def test_shape_mismatch_is_found_when_reading_the_file(tmp_path):
+    small = make_model_file(tmp_path / "a.safetensors", arch="dcgan", g_width=32)
+    path = tmp_path / "b.safetensors"
+    _with_config(
+        path, small, read_model_file(small).config.to_dict() | {"arch_args": {"g_width": 64}}
+    )
+    with pytest.raises(ValueError, match=r"b\.safetensors: the generator tensors do not match"):
+        read_model_file(path)  # what `ganaug info` reads: no silent pass
+
+
+def test_files_with_the_old_normalization_field_still_load(tmp_path, cond_model_path):
+    config = read_model_file(cond_model_path).config.to_dict()
+    assert "normalization" not in config  # the field is gone (it never varied)
+    path = tmp_path / "old.safetensors"
+    _with_config(path, cond_model_path, config | {"normalization": {"mean": 0.5, "std": 0.5}})
+    assert read_model_file(path).config.to_dict() == config
+    assert ganaug.load("fashion-mnist").num_classes == 10  # the bundled file records it too

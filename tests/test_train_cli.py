@@ -49,6 +49,7 @@ def test_cli_trains_and_writes_a_loadable_model(tmp_path, npz):
     r = _run(npz, "--out", tmp_path / "m.safetensors", "--steps", "4", "--loss", "lsgan", *TINY)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == f"wrote {tmp_path / 'm.safetensors'}"
+    assert f"run folder {tmp_path / 'm.run'}" in r.stderr  # where checkpoints and grids go
     gen = ganaug.load(tmp_path / "m.safetensors")
     assert gen.num_classes == 10 and gen.provenance["steps"] == 4
     config = json.loads((tmp_path / "m.run" / "config.json").read_text())

@@ -1,8 +1,7 @@
 """The raw form of a dataset's images (PIL, CHW tensor, HWC array), and conversion to it.
 
-Synthetic rows must enter a user's pipeline in the same form as the real rows at the same point
-(DESIGN.md, "Images"): PIL in, PIL out; uint8 tensor in, uint8 tensor out; HWC array in, HWC
-array out.
+Synthetic rows must enter a user's pipeline in the same form as the real rows at the same
+point: PIL in, PIL out; uint8 tensor in, uint8 tensor out; HWC array in, HWC array out.
 """
 
 from __future__ import annotations

@@ -18,15 +18,13 @@ from .. import _rng
 
 __all__ = ["stream_seed", "coin_flips", "ClassStreams"]
 
-STREAM_CLASS = 0x4C957F2D
-
 
 def stream_seed(seed: int) -> int:
     """``seed`` in the main process; a (seed, worker seed) mix inside a DataLoader worker."""
     info = torch.utils.data.get_worker_info()
     if info is None:
         return int(seed)
-    k = _rng.index_keys(torch.tensor([info.seed & 0xFFFFFFFF]), int(seed), 0x5BD1E995)
+    k = _rng.index_keys(torch.tensor([info.seed & 0xFFFFFFFF]), int(seed), _rng.STREAM_WORKER)
     return int(seed) ^ (int(k[0]) << 20) ^ (info.seed >> 32)
 
 
@@ -71,7 +69,7 @@ class ClassStreams:
             key = (seed, c, str(dev))
             if self._blocks.get(key, (None,))[0] != b:
                 labels = None if c < 0 else c
-                cseed = int(_rng.index_keys(torch.tensor([c + 1]), seed, STREAM_CLASS)[0])
+                cseed = int(_rng.index_keys(torch.tensor([c + 1]), seed, _rng.STREAM_CLASS)[0])
                 imgs, _ = source.sample(
                     self.block,
                     labels=labels,

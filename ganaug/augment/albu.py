@@ -27,6 +27,7 @@ except ImportError as e:  # pragma: no cover - exercised only without the extra
         "ganaug.augment.albu needs albumentations: pip install 'ganaug[albumentations]'"
     ) from e
 
+from ..sources.base import SampleSource
 from ._seeding import ClassStreams, stream_seed
 
 __all__ = ["SyntheticReplace"]
@@ -56,13 +57,13 @@ class SyntheticReplace(A.ImageOnlyTransform):
     """
 
     class InitSchema(BaseTransformInitSchema):
-        source: Any
+        source: Any  # pydantic cannot check a Protocol; __init__ does
         label_key: str
         name: str | None
 
     def __init__(
         self,
-        source: Any,
+        source: SampleSource,
         label_key: str = "label",
         name: str | None = "ganaug_synthetic_replace",
         p: float = 0.5,

@@ -1,6 +1,7 @@
 """``GANAugmented``: a real dataset followed by synthetic items from a SampleSource.
 
-Per-index access is the CPU / DataLoader-worker path (DESIGN.md, "Where work runs"): synthetic
+Per-index access is the CPU / DataLoader-worker path (GPU generation belongs after the
+DataLoader, in ``SyntheticMixer``; CUDA never starts in a forked worker): synthetic
 items are generated in aligned blocks (block b = items ``[b*B, (b+1)*B)``, one
 ``source.sample(B, labels=..., seed=seed, start=b*B)`` call) and kept in an LRU cache, so neither
 sequential nor shuffled access calls the generator once per item.
@@ -19,7 +20,9 @@ from torch.utils.data import Subset
 from torchvision.datasets.vision import StandardTransform, VisionDataset
 
 from .. import _rng
+from .._images import expect_shape
 from ..data import image_to_uint8_chw
+from ..sources.base import SampleSource
 from ._forms import detect_form, to_form
 from .sampling import layout_labels, proportional_counts, resolve_sampling_strategy
 
@@ -74,7 +77,7 @@ class GANAugmented(VisionDataset):
     def __init__(
         self,
         dataset: Any,
-        source: Any,
+        source: SampleSource,
         *,
         ratio: float | None = None,
         n_synthetic: int | None = None,
@@ -137,12 +140,12 @@ class GANAugmented(VisionDataset):
         img, target = self._raw[0]
         self._form = detect_form(img)
         self._target_is_tensor = isinstance(target, torch.Tensor)
-        shape = tuple(image_to_uint8_chw(img).shape)
-        if shape != tuple(self.source.image_shape):
-            raise ValueError(
-                f"the dataset's images have shape {shape} (C, H, W) but the source "
-                f"makes {tuple(self.source.image_shape)}"
-            )
+        expect_shape(
+            image_to_uint8_chw(img).shape,
+            self.source.image_shape,
+            what="the dataset's images",
+            whose="the source makes",
+        )
         k = self.source.num_classes
         if k == 0:
             return
@@ -288,7 +291,7 @@ class GANAugmented(VisionDataset):
 
 
 def _check_args(
-    source: Any,
+    source: SampleSource,
     ratio: float | None,
     n_synthetic: int | None,
     sampling_strategy: Any,

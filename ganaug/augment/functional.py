@@ -11,6 +11,8 @@ from collections.abc import Callable, Sequence
 
 import torch
 
+from .._images import expect_shape
+
 __all__ = [
     "replace_rows",
     "append_rows",
@@ -29,11 +31,7 @@ def check_batch(x: torch.Tensor, image_shape: tuple[int, int, int], *, what: str
         raise ValueError(f"expected {what} to be a (B, C, H, W) tensor, got {type(x).__name__}")
     if x.ndim != 4:
         raise ValueError(f"expected {what} of shape (B, C, H, W), got shape {tuple(x.shape)}")
-    if tuple(x.shape[1:]) != tuple(image_shape):
-        raise ValueError(
-            f"expected images of shape (B, {', '.join(map(str, image_shape))}), "
-            f"got {tuple(x.shape)}: the source makes {tuple(image_shape)} images"
-        )
+    expect_shape(x.shape[1:], image_shape, what=what, batch=x.shape[0])
 
 
 def match_images(

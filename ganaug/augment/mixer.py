@@ -14,13 +14,13 @@ from typing import Any
 import torch
 
 from .. import _rng
+from ..sources.base import SampleSource
 from . import functional as F
 
 __all__ = ["SyntheticMixer", "mix", "MixLoader"]
 
 _MODES = ("append", "replace")
 _LABELS = ("match", "balanced", "uniform")
-STREAM_ROWS = 0x7F4A7C15
 
 
 class SyntheticMixer:
@@ -54,7 +54,7 @@ class SyntheticMixer:
 
     def __init__(
         self,
-        source: Any,
+        source: SampleSource,
         *,
         ratio: float = 0.25,
         mode: str = "append",
@@ -109,13 +109,15 @@ class SyntheticMixer:
         n = int(round(self.ratio * b))
         rows = None
         if self.mode == "replace":  # exactly n rows, a hash-keyed choice over rows seen
-            keys = _rng.uniform_bits(self._row_ids(b), self.seed, STREAM_ROWS, 1)[:, 0]
+            keys = _rng.uniform_bits(self._row_ids(b), self.seed, _rng.STREAM_ROWS, 1)[:, 0]
             rows = torch.argsort(keys, stable=True)[:n].sort().values
         sample_ids = torch.arange(self._drawn, self._drawn + n, dtype=torch.int64)
         classes = None
         if self.labels == "match" and n:
             picks = (
-                rows if rows is not None else _rng.randint(sample_ids, self.seed, b, STREAM_ROWS)
+                rows
+                if rows is not None
+                else _rng.randint(sample_ids, self.seed, b, _rng.STREAM_ROWS)
             )
             classes = F.hard_classes(y)[picks.to(y.device)].cpu()  # one small copy if y is on GPU
         elif self.labels == "balanced":
@@ -257,7 +259,7 @@ def _split(batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
 
 def mix(
     loader: Iterable,
-    source: Any,
+    source: SampleSource,
     *,
     device: str | torch.device | None = None,
     prefetch: bool = True,

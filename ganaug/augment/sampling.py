@@ -23,7 +23,6 @@ from .. import _rng
 
 __all__ = ["resolve_sampling_strategy", "layout_labels", "proportional_counts"]
 
-STREAM_SHUFFLE = 0x2F6B3A1D
 _NAMED = ("auto", "not majority", "minority", "not minority", "all")
 
 
@@ -107,5 +106,5 @@ def layout_labels(per_class: Mapping[int, int], seed: int) -> torch.Tensor:
     labels = torch.cat(parts) if parts else torch.zeros(0, dtype=torch.int64)
     if labels.numel() == 0:
         return labels
-    keys = _rng.uniform_bits(torch.arange(labels.numel()), seed, STREAM_SHUFFLE, 1)[:, 0]
+    keys = _rng.uniform_bits(torch.arange(labels.numel()), seed, _rng.STREAM_SHUFFLE, 1)[:, 0]
     return labels[torch.argsort(keys, stable=True)]

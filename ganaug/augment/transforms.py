@@ -9,7 +9,9 @@ import torch
 from torch.utils._pytree import tree_flatten, tree_unflatten
 from torchvision.transforms.v2 import Transform
 
+from .._images import expect_shape
 from ..data import image_to_uint8_chw
+from ..sources.base import SampleSource
 from . import functional as F
 from ._forms import detect_form, to_form
 from ._seeding import ClassStreams, coin_flips, stream_seed
@@ -43,7 +45,7 @@ class SyntheticReplace(Transform):
         >>> image, label = t(image, label)  # doctest: +SKIP
     """
 
-    def __init__(self, source: Any, *, p: float = 0.5, seed: int = 0) -> None:
+    def __init__(self, source: SampleSource, *, p: float = 0.5, seed: int = 0) -> None:
         super().__init__()
         if not 0.0 <= p <= 1.0:
             raise ValueError(f"expected p in [0, 1], got {p}")
@@ -117,11 +119,9 @@ class SyntheticReplace(Transform):
             if isinstance(image, PIL.Image.Image)
             else tuple(image.shape)
         )
-        if found != shape and not (len(found) == 2 and shape == (1, *found)):
-            raise ValueError(
-                f"expected an image of shape {shape} (C, H, W) or a batch "
-                f"(B, {', '.join(map(str, shape))}), got {found}"
-            )
+        if len(found) == 2:  # an (H, W) tensor or array: one channel
+            found = (1, *found)
+        expect_shape(found, shape, what="an image (or a batch (B, C, H, W))")
 
     def _classes(self, label: Any, batched: bool, n: int) -> torch.Tensor:
         if label is None:

@@ -13,6 +13,20 @@ import sys
 COMMANDS = ("info", "sample", "export", "train", "eval")
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Every option's help ends with its default, unless the text already says it (or there is
+    nothing to show: None, False)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if "default" in text or default is None or default is False or default == "":
+            return text
+        if default is argparse.SUPPRESS:
+            return text
+        return super()._get_help_string(action)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .._version import __version__
 
@@ -25,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name in COMMANDS:
         module = importlib.import_module(f".{name}", __name__)
         p = module.add_parser(sub)
+        p.formatter_class = HelpFormatter
         p.set_defaults(_run=module.run)
     return parser
 
@@ -40,3 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"ganaug {args.command}: interrupted", file=sys.stderr)
         return 130
+    finally:
+        from .._dist import close_dist
+
+        close_dist()  # a torchrun process leaves its group cleanly

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ._common import add_cache_dir, add_root
+
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser(
@@ -36,7 +38,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument(
         "--filter",
         default=None,
-        help="evaluate filtered samples of --model: drs[:Q] or confidence[:T]",
+        help="evaluate filtered samples of --model: drs[:Q] or confidence[:T] (its domain "
+        "classifier is the one trained on --data)",
     )
     p.add_argument(
         "--feature-space",
@@ -47,9 +50,14 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     p.add_argument("--no-cas", action="store_true", help="skip CAS (it trains two classifiers)")
     p.add_argument("--no-classes", action="store_true", help="skip the per-class report")
-    p.add_argument("--cas-epochs", type=int, default=None, help="epochs of the CAS classifiers")
-    p.add_argument("--root", default=None, help="where named datasets live")
-    p.add_argument("--cache-dir", default=None, help="domain classifier cache")
+    p.add_argument(
+        "--cas-epochs",
+        type=int,
+        default=None,
+        help="epochs of the CAS classifiers (default: about 150,000 image passes, 3 to 30 epochs)",
+    )
+    add_root(p)
+    add_cache_dir(p)
     p.add_argument("--json", default=None, help="also write the report as JSON to this file")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     return p
@@ -58,8 +66,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from ..evaluate import evaluate
-    from .sample import parse_labels
+    from ..metrics import evaluate
+    from ..sources import parse_label_spec
 
     source = args.samples if args.samples is not None else _model_source(args)
     report = evaluate(
@@ -67,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         args.data,
         n=args.n,
         seed=args.seed,
-        labels=parse_labels(args.labels),
+        labels=parse_label_spec(args.labels),
         test_data=args.test_data,
         root=args.root,
         feature_space=args.feature_space,
@@ -86,18 +94,17 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _model_source(args: argparse.Namespace):
-    from ..engine import load
+    from ..metrics import quality_filter
+    from ..sources import load
 
     gen = load(args.model, device=args.device)
     if args.filter is None:
         return gen
-    from ..data import load_dataset
-    from ..filtering import FilteredSource, parse_filter_spec
-    from ..metrics import domain_classifier
-
-    spec = parse_filter_spec(args.filter)
-    clf = None
-    if spec["method"] == "confidence":
-        data = load_dataset(args.data, root=args.root)
-        clf = domain_classifier(data.images, data.labels, cache_dir=args.cache_dir)
-    return FilteredSource(gen, **spec, classifier=clf)
+    return quality_filter(
+        gen,
+        args.filter,
+        data=args.data,
+        root=args.root,
+        cache_dir=args.cache_dir,
+        device=args.device,
+    )

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
+
+from ._common import add_cache_dir, add_root
+
+DEFAULT_N = 10_000
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -30,8 +33,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         dest="n",
         type=int,
         default=None,
-        help="number of samples (required unless --labels gives counts); under "
-        "torchrun spell it -n or --num-samples",
+        help=f"number of samples (default: {DEFAULT_N:,}, or the sum of --labels counts); "
+        "under torchrun spell it -n or --num-samples",
     )
     p.add_argument("--out", default="synthetic.h5", help="output file (default synthetic.h5)")
     p.add_argument(
@@ -75,15 +78,26 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "--filter",
         default=None,
         metavar="drs[:Q]|confidence[:T]",
-        help="keep only samples a quality filter accepts (ganaug.filtering.FilteredSource): "
-        "'drs' (discriminator rejection sampling, Q the burn-in quantile) or 'confidence' "
-        "(domain classifier probability >= T, needs --classifier)",
+        help="keep only samples a quality filter accepts (ganaug.FilteredSource): 'drs' "
+        "(discriminator rejection sampling, Q the burn-in quantile) or 'confidence' (domain "
+        "classifier probability >= T; the classifier is trained once on --data and cached, "
+        "as ganaug eval does, or read from --classifier)",
+    )
+    p.add_argument(
+        "--data",
+        default=None,
+        help="the real training data behind --filter confidence (fashion-mnist, an image "
+        "folder, an .h5/.npz; default: the data the model file says it was trained on, "
+        "when that is a named data set)",
     )
     p.add_argument(
         "--classifier",
         default=None,
-        help="a domain classifier file (ganaug.metrics.save_classifier) for --filter confidence",
+        help="a domain classifier file (ganaug.metrics.save_classifier) for --filter confidence, "
+        "instead of training one on --data",
     )
+    add_root(p)
+    add_cache_dir(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
@@ -91,64 +105,68 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 def _source(args: argparse.Namespace):
     """The model, wrapped in a quality filter when --filter is given."""
     if args.filter is None:
-        if args.classifier is not None:
-            raise ValueError("--classifier is only used with --filter confidence")
+        if args.classifier is not None or args.data is not None:
+            raise ValueError("--classifier and --data are only used with --filter confidence")
         return args.model
-    from ..engine import load
-    from ..filtering import FilteredSource, parse_filter_spec
-    from ..metrics import load_classifier
+    from ..metrics import quality_filter
+    from ..sources import load, parse_filter_spec
 
-    spec = parse_filter_spec(args.filter)
-    if spec["method"] == "confidence" and args.classifier is None:
-        raise ValueError(
-            "--filter confidence needs --classifier FILE (a domain classifier "
-            "saved with ganaug.metrics.save_classifier)"
-        )
-    classifier = load_classifier(args.classifier) if args.classifier else None
-    return FilteredSource(load(args.model), classifier=classifier, **spec)
+    confidence = parse_filter_spec(args.filter)["method"] == "confidence"
+    gen = load(args.model)
+    data = args.data
+    if confidence and data is None and args.classifier is None:
+        data = _named_training_data(gen.provenance.get("data_source"))
+        if data is None:
+            raise ValueError(
+                "--filter confidence needs --classifier FILE or --data DATA (the real training "
+                "data its domain classifier is trained on): the model file does not name a data "
+                "set it was trained on"
+            )
+    return quality_filter(
+        gen,
+        args.filter,
+        data=data,
+        classifier=args.classifier,
+        root=args.root,
+        cache_dir=args.cache_dir,
+    )
 
 
-def _init_distributed(device: str) -> bool:
-    """Join the torchrun process group (gloo on CPU, NCCL on CUDA); False when not launched so."""
-    import torch
+def _named_training_data(source: str | None) -> str | None:
+    """The data set a model file says it was trained on, when it is one found by name."""
+    from ..data import NAMED
 
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or torch.distributed.is_initialized():
-        return False
-    cuda = torch.cuda.is_available() and device != "cpu" and not device.startswith("cpu")
-    if cuda:
-        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
-    torch.distributed.init_process_group(backend="nccl" if cuda else "gloo")
-    return True
+    return source if source is not None and source.partition(":")[0] in NAMED else None
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-
-    from .._labelspec import parse_label_spec
-    from ..export import export
+    from ..io import export
+    from ..sources import parse_label_spec
 
     labels = parse_label_spec(args.labels)
     if args.n is not None and args.n <= 0:
         raise ValueError(f"expected --n > 0 samples, got {args.n}")
-    started = _init_distributed(args.device)
-    try:
-        path = export(
-            _source(args),
-            args.out,
-            args.n,
-            labels=labels,
-            seed=args.seed,
-            batch_size=args.batch_size,
-            device=args.device,
-            compression=args.compression,
-            overwrite=args.overwrite,
-            resume=args.resume,
-            progress=not args.no_progress,
-        )
-        rank = torch.distributed.get_rank() if started else 0
-        if rank == 0:
-            print(f"wrote {path}", file=sys.stdout)
-    finally:
-        if started:
-            torch.distributed.destroy_process_group()
+    n = args.n if args.n is not None or isinstance(labels, dict) else DEFAULT_N
+    path = export(
+        _source(args),
+        args.out,
+        n,
+        labels=labels,
+        seed=args.seed,
+        batch_size=args.batch_size,
+        device=args.device,
+        compression=args.compression,
+        overwrite=args.overwrite,
+        resume=args.resume,
+        progress=not args.no_progress,
+    )
+    if _rank() == 0:
+        print(f"wrote {path}", file=sys.stdout)
     return 0
+
+
+def _rank() -> int:
+    import torch
+
+    dist = torch.distributed
+    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0

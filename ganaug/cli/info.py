@@ -24,7 +24,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..modelfile import file_sha256, read_model_file
+    from ..sources import file_sha256, read_model_file
 
     mf = read_model_file(args.model)
     info = {
@@ -46,7 +46,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"latent dim   {cfg.latent_dim}")
     kind = "unconditional" if not cfg.num_classes else f"{cfg.num_classes} classes"
     print(f"classes      {kind}" + (f": {', '.join(cfg.class_names)}" if cfg.num_classes else ""))
-    print(f"normalize    mean={cfg.normalization['mean']} std={cfg.normalization['std']}")
     print(
         f"parameters   generator {info['generator_params']:,}, "
         f"discriminator {info['discriminator_params']:,}"

@@ -5,20 +5,6 @@ from __future__ import annotations
 import argparse
 
 
-def parse_labels(text: str | None) -> int | str | list[int] | None:
-    """CLI label spec: none, 'uniform', 'balanced', one class '3', or a list '0,1,1,2'."""
-    if text is None or text in ("uniform", "balanced"):
-        return text
-    try:
-        parts = [int(t) for t in text.split(",") if t.strip()]
-    except ValueError:
-        raise ValueError(
-            f"expected --labels 'uniform', 'balanced', a class index or a comma list of class "
-            f"indices, got {text!r}"
-        ) from None
-    return parts[0] if len(parts) == 1 else parts
-
-
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser(
         "sample",
@@ -37,7 +23,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "--labels",
         default=None,
         help="'uniform' (default for conditional models), 'balanced' (class = index "
-        "mod K), one class index, or a comma list of n class indices",
+        "mod K), one class (index or name), a comma list of n class indices, or counts like "
+        "'0:8,3:8'",
     )
     p.add_argument("--seed", type=int, default=0, help="sample stream seed (default 0)")
     p.add_argument(
@@ -53,14 +40,20 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from torchvision.utils import save_image
 
-    from ..engine import load
+    from ..sources import load, parse_label_spec, resolve_label_spec
 
     gen = load(args.model, device=args.device)
-    labels = parse_labels(args.labels)
-    if isinstance(labels, list) and len(labels) != args.n:
-        raise ValueError(f"--labels lists {len(labels)} classes but --n is {args.n}")
-    images, _ = gen.sample(args.n, labels=labels, seed=args.seed, output="float")
-    nrow = args.nrow or (gen.num_classes if gen.num_classes and labels == "balanced" else 8)
+    spec = parse_label_spec(args.labels)
+    labels, _, n = resolve_label_spec(
+        spec,
+        None if isinstance(spec, dict) else args.n,
+        num_classes=gen.num_classes,
+        class_names=gen.class_names,
+        seed=args.seed,
+    )
+    labels = labels if gen.num_classes else None
+    images, _ = gen.sample(n, labels=labels, seed=args.seed, output="float")
+    nrow = args.nrow or (gen.num_classes if gen.num_classes and spec == "balanced" else 8)
     save_image(images.cpu() * 0.5 + 0.5, args.out, nrow=nrow, padding=2)
-    print(f"wrote {args.n} samples to {args.out}")
+    print(f"wrote {n} samples to {args.out}")
     return 0

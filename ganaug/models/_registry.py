@@ -33,8 +33,8 @@ class ModelConfig:
         num_classes: 0 for an unconditional model.
         class_names: one name per class (defaults to "0", "1", ...).
         arch_args: architecture-specific keyword arguments (widths, spectral_norm, ...).
-        normalization: how images map to the model's [-1, 1] range, as torchvision Normalize
-            arguments on [0, 1] images: x_model = (x - mean) / std.
+
+    uint8 images map to the model's [-1, 1] range as ``x * 2 / 255 - 1`` (``ganaug._images``).
     """
 
     arch: str
@@ -43,7 +43,6 @@ class ModelConfig:
     num_classes: int = 0
     class_names: list[str] = field(default_factory=list)
     arch_args: dict[str, Any] = field(default_factory=dict)
-    normalization: dict[str, float] = field(default_factory=lambda: {"mean": 0.5, "std": 0.5})
 
     def __post_init__(self) -> None:
         self.image_shape = tuple(int(s) for s in self.image_shape)  # type: ignore[assignment]
@@ -79,6 +78,9 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
+        # model files written before this field was dropped record a fixed "normalization" (the
+        # same [-1, 1] mapping for every model); it never varied, so it is ignored
+        d = {k: v for k, v in d.items() if k != "normalization"}
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(d) - known
         if unknown:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .data import ImageData, _from_items, _labels_tensor
+from .arrays import ImageData, from_items, labels_tensor
 
 
 def load_folder(path: Path, size: tuple[int, int] | None = None) -> ImageData:
@@ -30,7 +30,7 @@ def load_folder(path: Path, size: tuple[int, int] | None = None) -> ImageData:
         except (UnidentifiedImageError, OSError) as e:
             raise ValueError(f"{file}: not a readable image ({e})") from e
 
-    images, labels = _from_items(item, len(samples), str(path), size)
+    images, labels = from_items(item, len(samples), str(path), size)
     return ImageData(images, labels, classes, str(path))
 
 
@@ -51,7 +51,7 @@ def arrays(images: Any, labels: Any | None, class_names: list[str], source: str)
         )
     t = torch.from_numpy(np.ascontiguousarray(x))
     t = t[:, None] if t.ndim == 3 else t.permute(0, 3, 1, 2)
-    y = None if labels is None else _labels_tensor(np.asarray(labels), source)
+    y = None if labels is None else labels_tensor(np.asarray(labels), source)
     if y is not None and y.shape[0] != t.shape[0]:
         raise ValueError(f"{source}: {t.shape[0]} images but {y.shape[0]} labels")
     return ImageData(t.contiguous(), y, class_names, source)

@@ -21,8 +21,9 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save as save_bytes
 from torch import nn
 
-from ._version import __version__
-from .models import ModelConfig, create_discriminator, create_generator
+from .._files import replacing
+from .._version import __version__
+from ..models import ModelConfig, create_discriminator, create_generator
 
 __all__ = ["ModelFile", "save", "read_model_file", "resolve_model_path", "BUNDLED", "file_sha256"]
 
@@ -96,12 +97,8 @@ def save(
         if t.is_floating_point() and not torch.isfinite(t).all():
             raise ValueError(f"refusing to save a model with non-finite values in {name}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
+    with replacing(path) as tmp:
         tmp.write_bytes(_canonical(save_bytes(tensors, metadata=metadata)))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 
@@ -197,7 +194,53 @@ def read_model_file(path: str | os.PathLike | None) -> ModelFile:
     }
     if not gen:
         raise ValueError(f"{path} holds no generator.* tensors; found {sorted(tensors)[:5]}")
+    _check_tensors(path, config, gen, disc)
     return ModelFile(path, config, provenance, gen, disc)
+
+
+def _check_tensors(
+    path: Path, config: ModelConfig, gen: dict[str, torch.Tensor], disc: dict[str, torch.Tensor]
+) -> None:
+    """Refuse weights that hold NaN/inf, or whose names and shapes are not what the config's
+    architecture has (checked on the meta device: no memory, no compute)."""
+    for prefix, state in (("generator", gen), ("discriminator", disc)):
+        for name, t in state.items():
+            if t.is_floating_point() and not torch.isfinite(t).all():
+                raise ValueError(
+                    f"{path}: the tensor {prefix}.{name} holds NaN or inf values; the model "
+                    f"file is damaged (or was saved from a diverged run)"
+                )
+    with torch.device("meta"):
+        expected = {"generator": create_generator(config).state_dict()}
+        if disc:
+            expected["discriminator"] = create_discriminator(config).state_dict()
+    for prefix, state in (("generator", gen), ("discriminator", disc)):
+        if prefix not in expected:
+            continue
+        want = {k: tuple(v.shape) for k, v in expected[prefix].items()}
+        have = {k: tuple(v.shape) for k, v in state.items()}
+        if want == have:
+            continue
+        missing, extra = sorted(set(want) - set(have)), sorted(set(have) - set(want))
+        wrong = [
+            f"{k} {have[k]} (expected {want[k]})"
+            for k in sorted(want)
+            if k in have and have[k] != want[k]
+        ]
+        parts = [
+            f"missing {missing[:3]}" if missing else "",
+            f"unexpected {extra[:3]}" if extra else "",
+            f"shapes {wrong[:3]}" if wrong else "",
+        ]
+        raise ValueError(
+            f"{path}: the {prefix} tensors do not match the architecture its config describes "
+            f"({cfg_text(config)}): {'; '.join(p for p in parts if p)}"
+        )
+
+
+def cfg_text(config: ModelConfig) -> str:
+    shape = tuple(config.image_shape)
+    return f"arch {config.arch!r}, image shape {shape}, arch_args {config.arch_args}"
 
 
 def _load_state(module: nn.Module, state: dict[str, torch.Tensor], what: str, path: Path) -> None:

@@ -13,8 +13,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from . import _rng
-from .engine import to_uint8
+from .. import _rng
+from .._images import to_uint8
 
 __all__ = ["LossLog", "sample_images", "save_grid", "Selector"]
 
@@ -145,7 +145,7 @@ class Selector:
         self, ema: nn.Module, *, step: int, latent_dim: int, num_classes: int, device: torch.device
     ) -> tuple[float, float | None]:
         """FD (and class accuracy for a conditional model) of the generator's samples."""
-        from .metrics import class_accuracy, frechet_distance
+        from ..metrics import class_accuracy, frechet_distance
 
         ema = recalibrate_bn(
             ema, latent_dim=latent_dim, num_classes=num_classes, seed=self.seed, device=device

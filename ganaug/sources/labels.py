@@ -1,4 +1,5 @@
-"""Label specs for an export: the class of every row, a pure function of (spec, n, seed)."""
+"""Label specs as people write them (CLI ``--labels``, ``export(labels=...)``): parsed once, and
+resolved to the class of every row, a pure function of (spec, n, seed)."""
 
 from __future__ import annotations
 
@@ -7,18 +8,24 @@ from typing import Any
 
 import torch
 
-from . import _rng
-from .engine import resolve_labels
+from .. import _rng
+from .base import resolve_labels
 
-__all__ = ["parse_label_spec", "resolve_export_labels"]
-
-STREAM_ORDER = 0x27D4EB2F  # shuffles the rows of a counts spec
+__all__ = ["parse_label_spec", "resolve_label_spec"]
 
 
 def parse_label_spec(text: str | None) -> Any:
-    """CLI ``--labels``: 'balanced', 'uniform', a class ('3' or a name) or counts '0:500,3:9'."""
+    """CLI ``--labels``: 'balanced', 'uniform', 'auto', a class ('3' or a name), a list of
+    classes '0,1,1,2' (one per sample) or counts '0:500,3:1000'."""
     if text is None or text in ("balanced", "uniform", "auto"):
         return text
+    if ":" not in text and "," in text:
+        parts = [p.strip() for p in text.split(",") if p.strip()]
+        if not all(p.lstrip("-").isdigit() for p in parts):
+            raise ValueError(
+                f"expected --labels as a comma list of class indices like '0,1,1,2', got {text!r}"
+            )
+        return [int(p) for p in parts]
     if ":" in text:
         counts: dict[Any, int] = {}
         for part in (p.strip() for p in text.split(",") if p.strip()):
@@ -43,16 +50,22 @@ def _class_index(key: Any, num_classes: int, class_names: list[str]) -> int:
         return class_names.index(key)
     if isinstance(key, int) and not isinstance(key, bool) and 0 <= key < num_classes:
         return key
+    known = f"0..{num_classes - 1} ({', '.join(class_names)})"
+    if isinstance(key, int) and not isinstance(key, bool):
+        raise ValueError(
+            f"labels must be in [0, {num_classes - 1}] for this model's {num_classes} classes; "
+            f"the label spec names class {key!r} (classes: {known})"
+        )
     raise ValueError(
-        f"the label spec names class {key!r}, but the model has {num_classes} classes: "
-        f"0..{num_classes - 1} ({', '.join(class_names)})"
+        f"expected --labels (labels=) to give classes by index or name; the label spec names "
+        f"class {key!r}, but the model has {num_classes} classes: {known}"
     )
 
 
-def resolve_export_labels(
+def resolve_label_spec(
     spec: Any, n: int | None, *, num_classes: int, class_names: list[str], seed: int
 ) -> tuple[torch.Tensor, str, int]:
-    """Labels for every row of an export.
+    """Labels for every row of an export (or any other request for n samples).
 
     Args:
         spec: "auto" ("balanced" if conditional, else none), None, "balanced", "uniform", a class
@@ -70,6 +83,8 @@ def resolve_export_labels(
         spec = "balanced" if num_classes else None
     if isinstance(spec, dict):
         return _from_counts(spec, n, num_classes=num_classes, class_names=class_names, seed=seed)
+    if n is None and isinstance(spec, (list, tuple, torch.Tensor)):
+        n = len(spec)
     if n is None:
         raise ValueError("expected n (the number of samples) unless labels are given as counts")
     if num_classes and isinstance(spec, str) and spec not in ("balanced", "uniform"):
@@ -109,7 +124,7 @@ def _from_counts(
     ordered = torch.repeat_interleave(
         torch.tensor(classes, dtype=torch.int64), torch.tensor([resolved[c] for c in classes])
     )
-    keys = _rng.index_keys(torch.arange(total, dtype=torch.int64), seed, STREAM_ORDER)
+    keys = _rng.index_keys(torch.arange(total, dtype=torch.int64), seed, _rng.STREAM_ORDER)
     labels = ordered[torch.argsort(keys, stable=True)]  # a seeded shuffle
     text = "counts:" + ",".join(f"{c}:{resolved[c]}" for c in classes)
     return labels, text, total

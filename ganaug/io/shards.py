@@ -8,12 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
-from ._h5format import open_h5
-from ._writer import fsync_path
+from .._files import replacing
+from .h5format import open_h5
 
-__all__ = ["shard_path", "world", "shard_range", "all_ranks_sum", "write_index"]
+__all__ = ["shard_path", "shard_range", "write_index"]
 
 
 def shard_path(path: str | os.PathLike, rank: int, world: int) -> Path:
@@ -22,29 +21,11 @@ def shard_path(path: str | os.PathLike, rank: int, world: int) -> Path:
     return path.with_name(f"{path.stem}-{rank:05d}-of-{world:05d}{path.suffix}")
 
 
-def world() -> tuple[int, int]:
-    """``(rank, world_size)`` of the initialised process group, else ``(0, 1)``."""
-    dist = torch.distributed
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-
 def shard_range(n: int, rank: int, world: int, align: int) -> tuple[int, int]:
     """Rank's rows [lo, hi): an equal share of whole chunks (the last rank may get fewer)."""
     chunks = -(-n // align)
     per = -(-chunks // world) * align
     return min(rank * per, n), min((rank + 1) * per, n)
-
-
-def all_ranks_sum(value: int) -> int:
-    """Sum of ``value`` over ranks (a CUDA tensor for NCCL, CPU for gloo)."""
-    dist = torch.distributed
-    nccl = dist.get_backend() == "nccl"
-    dev = torch.device("cuda", torch.cuda.current_device()) if nccl else torch.device("cpu")
-    t = torch.tensor([value], device=dev)
-    dist.all_reduce(t)
-    return int(t.item())
 
 
 def write_index(path: Path, world: int, n: int, align: int, attrs: dict[str, Any]) -> None:
@@ -69,14 +50,10 @@ def write_index(path: Path, world: int, n: int, align: int, attrs: dict[str, Any
             layout[s["start"] : s["stop"]] = h5py.VirtualSource(
                 s["file"], name, shape=(rows, *layout.shape[1:])
             )
-    tmp = path.with_name(f".{path.name}.index-tmp")
-    with open_h5(tmp, "w") as f:
+    with replacing(path, durable=True) as tmp, open_h5(tmp, "w") as f:
         for name, layout in layouts.items():
             f.create_virtual_dataset(name, layout, fillvalue=0)
         for key, value in attrs.items():
             f.attrs[key] = value
         f.attrs["shards"] = json.dumps(shards)
         f.attrs["complete"] = True
-    fsync_path(tmp)
-    os.replace(tmp, path)
-    fsync_path(path.parent)

@@ -9,7 +9,8 @@ from typing import Any
 
 import torch
 
-from .data import H5_SUFFIXES
+from ..data import H5_SUFFIXES
+from ..sources import SampleSource, load, resolve_label_spec
 
 __all__ = ["Samples", "load_samples"]
 
@@ -30,7 +31,12 @@ class Samples:
 
 
 def load_samples(
-    source: Any, *, n: int, seed: int = 0, labels: Any = "balanced", device: Any = "cpu"
+    source: SampleSource | str | os.PathLike | tuple[Any, Any] | None,
+    *,
+    n: int,
+    seed: int = 0,
+    labels: Any = "balanced",
+    device: Any = "cpu",
 ) -> Samples:
     """The first ``n`` samples of ``source`` (see :func:`ganaug.evaluate` for the forms)."""
     if n < 2:
@@ -40,19 +46,21 @@ def load_samples(
     if isinstance(source, (str, os.PathLike)) and Path(source).suffix.lower() in H5_SUFFIXES:
         return _from_h5(Path(source), n)
     if isinstance(source, (str, os.PathLike)) or source is None:
-        from .engine import load
-
         source = load(source, device=device)
-    if not hasattr(source, "sample"):
+    if not isinstance(source, SampleSource):
         raise ValueError(
             f"expected a model file, a SampleSource, an .h5 samples file or (images, labels), "
             f"got {type(source).__name__}"
         )
-    spec = labels if source.num_classes else None
-    images, y = source.sample(n, labels=spec, seed=seed, device=device)
+    wanted = None
+    if source.num_classes and labels is not None:  # names, lists, counts: as export takes them
+        wanted, _, n = resolve_label_spec(
+            labels, n, num_classes=source.num_classes, class_names=source.class_names, seed=seed
+        )
+    images, y = source.sample(n, labels=wanted, seed=seed, device=device)
     sha = getattr(source, "sha256", None)
     desc = f"{type(source).__name__}" + (f" sha256 {sha[:12]}" if sha else "")
-    desc += f", seed {seed}" + (f", labels {labels}" if spec is not None else "")
+    desc += f", seed {seed}" + (f", labels {labels}" if wanted is not None else "")
     return Samples(images.cpu(), y.cpu().to(torch.int64), int(source.num_classes), desc)
 
 
@@ -72,7 +80,7 @@ def _from_arrays(source: tuple[Any, Any], n: int) -> Samples:
 def _from_h5(path: Path, n: int) -> Samples:
     import h5py
 
-    from ._h5format import FORMAT, read_header
+    from ..io.h5format import FORMAT, read_header
 
     try:
         with h5py.File(path, "r") as f:

@@ -11,16 +11,17 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from torch import nn
 
-from . import _rng
-from ._ddp import Dist, unwrap, wrap
+from .. import _rng
+from .._dist import Dist, unwrap, wrap
+from .._images import to_float
+from ..models import ModelConfig, create_discriminator, create_generator
 from .diffaugment import diff_augment
 from .losses import d_loss, g_loss, gradient_penalty
-from .models import ModelConfig, create_discriminator, create_generator
+from .options import TrainConfig
 
 __all__ = ["Nets", "build_nets", "step_rng", "d_step", "g_step", "ema_update", "BatchStream"]
 
@@ -44,7 +45,7 @@ class Nets:
         return unwrap(self.D)
 
 
-def build_nets(cfg: ModelConfig, tcfg: Any, device: torch.device, dist: Dist) -> Nets:
+def build_nets(cfg: ModelConfig, tcfg: TrainConfig, device: torch.device, dist: Dist) -> Nets:
     """Create G, D (seeded init inside a forked RNG), the EMA generator and Adam optimisers."""
     devices = [device.index or 0] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
@@ -60,13 +61,13 @@ def build_nets(cfg: ModelConfig, tcfg: Any, device: torch.device, dist: Dist) ->
 
 def step_rng(seed: int, step: int, k: int, rank: int, device: torch.device) -> torch.Generator:
     """The generator for critic iteration ``k`` (``k = n_critic``: the G step) of ``step``."""
-    key = _rng.uniform_bits(torch.tensor([step]), seed, 0x5EED0000 + 64 * rank + k, 2)[0]
+    key = _rng.uniform_bits(torch.tensor([step]), seed, _rng.STREAM_STEP + 64 * rank + k, 2)[0]
     return torch.Generator(device).manual_seed(int(key[0]) << 32 | int(key[1]))
 
 
 def d_step(
     nets: Nets,
-    tcfg: Any,
+    tcfg: TrainConfig,
     real: torch.Tensor,
     y: torch.Tensor | None,
     rng: torch.Generator,
@@ -101,7 +102,7 @@ def d_step(
 
 def g_step(
     nets: Nets,
-    tcfg: Any,
+    tcfg: TrainConfig,
     fake: torch.Tensor,
     y: torch.Tensor | None,
     rng: torch.Generator,
@@ -220,6 +221,6 @@ class BatchStream:
 
     def __next__(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         x, y = next(self._it)
-        x = x.to(self.device, non_blocking=True).float().mul_(2.0 / 255.0).sub_(1.0)
+        x = to_float(x.to(self.device, non_blocking=True))
         y = y.to(self.device, non_blocking=True) if self.conditional else None
         return x, y

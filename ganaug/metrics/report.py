@@ -1,10 +1,48 @@
-"""The evaluation report as a table for people (JSON for machines is ``to_dict``)."""
+"""What an evaluation measured: ``EvalReport``, as JSON for machines and a table for people."""
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
-__all__ = ["format_table"]
+__all__ = ["EvalReport", "format_table"]
+
+
+@dataclass
+class EvalReport:
+    """What :func:`evaluate` measured. ``None`` marks a measure that was not asked for or does
+    not apply (for example CAS of an unconditional model)."""
+
+    source: str
+    data: str
+    n: int
+    n_real: int
+    seed: int
+    feature_space: str
+    conditional: bool
+    fd: float | None = None
+    kid_mean: float | None = None
+    kid_std: float | None = None
+    precision: float | None = None
+    recall: float | None = None
+    density: float | None = None
+    coverage: float | None = None
+    prdc_k: int = 5
+    class_accuracy: float | None = None
+    classifier_test_accuracy: float | None = None
+    classes: list[dict[str, Any]] = field(default_factory=list)
+    cas: float | None = None
+    cas_real_baseline: float | None = None
+    cas_n: int | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able dict of every field."""
+        return asdict(self)
+
+    def table(self) -> str:
+        """The report as aligned text for people."""
+        return format_table(self)
 
 
 def _num(x: float | None, fmt: str = ".4f") -> str:
@@ -22,7 +60,7 @@ def format_table(report: Any) -> str:
         "",
         f"  {'measure':<28}{'value':>12}",
         f"  {'FD (lower is better)':<28}{_num(r.fd, '.3f'):>12}",
-        f"  {'KID x 1e3 (mean +- std)':<28}{_kid(r):>12}",
+        f"  {'KID (mean +- std)':<28}{_kid(r):>12}",
         f"  {f'precision (k={r.prdc_k})':<28}{_num(r.precision):>12}",
         f"  {f'recall (k={r.prdc_k})':<28}{_num(r.recall):>12}",
         f"  {'density':<28}{_num(r.density):>12}",
@@ -45,7 +83,7 @@ def format_table(report: Any) -> str:
 def _kid(r: Any) -> str:
     if r.kid_mean is None:
         return "n/a"
-    return f"{r.kid_mean * 1e3:.2f} +- {r.kid_std * 1e3:.2f}"
+    return f"{r.kid_mean:.4g} +- {r.kid_std:.2g}"  # as in the JSON, in the features' units
 
 
 def _class_header(conditional: bool) -> str:

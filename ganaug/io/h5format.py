@@ -1,6 +1,6 @@
 """The ganaug export file format: constants, opening and validating a file (no torchvision).
 
-The layout is described in :mod:`ganaug.h5dataset`; :mod:`ganaug.export` writes it.
+The layout is described in :mod:`ganaug.io.h5dataset`; :mod:`ganaug.io.exporter` writes it.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import numpy as np
 __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
-    "STREAM_ROW",
     "attr",
     "check_shards",
     "open_h5",
@@ -24,7 +23,6 @@ __all__ = [
 
 FORMAT = "ganaug-samples"
 FORMAT_VERSION = 1
-STREAM_ROW = 0x5BD1E995  # which stored row answers sample(...) index i (its own stream)
 
 
 def open_h5(path: str | os.PathLike, mode: str = "r", **kwargs: Any) -> Any:

@@ -1,6 +1,6 @@
 """``H5Dataset``: read a ganaug HDF5 export like a torchvision dataset, or sample from it.
 
-The file format (written by :mod:`ganaug.export`, readable with plain h5py):
+The file format (written by :mod:`ganaug.io.exporter`, readable with plain h5py):
 
 - ``/images`` ``(N, H, W, C)`` uint8, chunked along N and compressed (gzip, lzf or none);
 - ``/labels`` ``(N,)`` int64, -1 for an unconditional model;
@@ -28,11 +28,12 @@ import numpy as np
 import torch
 from torchvision.datasets.vision import VisionDataset
 
-from . import _rng
-from ._h5format import FORMAT, FORMAT_VERSION, STREAM_ROW, check_shards, open_h5, read_header
-from .engine import LabelSpec, check_sample_args, resolve_labels
+from .. import _rng
+from .._images import to_float
+from ..sources.base import LabelSpec, Output, resolve_labels, sample_indices
+from .h5format import check_shards, open_h5, read_header
 
-__all__ = ["H5Dataset", "FORMAT", "FORMAT_VERSION", "open_h5", "read_header"]
+__all__ = ["H5Dataset"]
 
 DEFAULT_CACHE_BYTES = 256 << 20
 _OUTPUTS = ("pil", "tensor", "numpy")
@@ -228,7 +229,7 @@ class H5Dataset(VisionDataset):
         start: int = 0,
         batch_size: int | None = None,
         device: str | torch.device | None = None,
-        output: Literal["uint8", "float"] = "uint8",
+        output: Output = "uint8",
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Draw stored rows by index, with the same semantics as ``Generator.sample``.
 
@@ -239,12 +240,9 @@ class H5Dataset(VisionDataset):
         Returns:
             ``(images (n, C, H, W), labels (n,))`` uint8 (or float in [-1, 1]) on ``device``.
         """
-        check_sample_args(output, batch_size)
-        if n <= 0:
-            raise ValueError(f"expected n > 0 samples, got {n}")
-        idx = torch.arange(start, start + n, dtype=torch.int64)
+        idx = sample_indices(n, start=start, output=output, batch_size=batch_size)
         if labels is None:
-            rows = _rng.randint(idx, seed, len(self), stream=STREAM_ROW).numpy()
+            rows = _rng.randint(idx, seed, len(self), stream=_rng.STREAM_ROW).numpy()
         else:
             wanted = resolve_labels(
                 labels, n, num_classes=self.num_classes, seed=seed, start=start
@@ -253,12 +251,12 @@ class H5Dataset(VisionDataset):
             for c in np.unique(wanted):
                 where = wanted == c
                 pool = self._class_rows(int(c))
-                pick = _rng.randint(idx[torch.from_numpy(where)], seed, len(pool), STREAM_ROW)
+                pick = _rng.randint(idx[torch.from_numpy(where)], seed, len(pool), _rng.STREAM_ROW)
                 rows[where] = pool[pick.numpy()]
         images = torch.from_numpy(self.read(rows)).permute(0, 3, 1, 2).contiguous()
         y = torch.from_numpy(self._labels[rows].copy())
         if output == "float":
-            images = images.float() / 127.5 - 1.0
+            images = to_float(images)
         dev = torch.device(device) if device is not None else torch.device("cpu")
         return images.to(dev), y.to(dev)
 

@@ -1,10 +1,10 @@
-"""``ganaug.train``: train a (class-conditional) GAN on real data and write one model file.
+"""``train``: train a (class-conditional) GAN on real data and write one model file.
 
 The known fixes are on by default: hinge loss, Adam(0.5, 0.999), an EMA generator for sampling
 (parameters and BatchNorm statistics), a projection discriminator for conditional data, and
 best-checkpoint selection by Frechet distance in a domain classifier's feature space. The step
-itself lives in ``_trainloop`` (``d_step`` / ``g_step``), records in ``_trainmonitor``, the run
-folder and checkpoints in ``_checkpoint``.
+itself lives in :mod:`.step` (``d_step`` / ``g_step``), records in :mod:`.monitor`, the run
+folder and checkpoints in :mod:`.checkpoint`, the options in :mod:`.options`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,10 @@ from typing import Any
 
 import torch
 
-from ._checkpoint import (
+from .._dist import Dist, init_dist
+from ..data import ImageData, load_dataset
+from ..models import ModelConfig
+from .checkpoint import (
     CKPT_NAME,
     checkpoint_state,
     nonfinite_modules,
@@ -26,14 +29,12 @@ from ._checkpoint import (
     restore,
     save_checkpoint,
 )
-from ._ddp import Dist, init_dist
-from ._trainconfig import TrainConfig, model_config, resolved_config, total_steps
-from ._trainloop import BatchStream, Nets, build_nets, d_step, ema_update, g_step, step_rng
-from ._trainmonitor import LossLog, Selector, recalibrate_bn, save_grid
-from .data import ImageData, load_dataset
-from .models import ModelConfig
+from .config import model_config, resolved_config, total_steps
+from .monitor import LossLog, Selector, recalibrate_bn, save_grid
+from .options import TrainConfig
+from .step import BatchStream, Nets, build_nets, d_step, ema_update, g_step, step_rng
 
-__all__ = ["TrainConfig", "TrainingDiverged", "train"]
+__all__ = ["TrainingDiverged", "run_folder", "train"]
 
 
 class TrainingDiverged(RuntimeError):
@@ -85,7 +86,7 @@ def train(
     model_cfg, labels = model_config(cfg, data)
     total = total_steps(cfg, len(data), dist)
     out = Path(out)
-    run = Path(run_dir) if run_dir is not None else out.with_suffix(".run")
+    run = run_folder(out, run_dir)
     resolved = resolved_config(cfg, data, model_cfg, dist, dev, workers, out)
     _prepare_on_main(run, resolved, resume, overwrite, dist, dev)
     nets = build_nets(model_cfg, cfg, dev, dist)
@@ -107,6 +108,11 @@ def train(
         _export(nets, ctx, data, out, done)
     dist.barrier()
     return out
+
+
+def run_folder(out: str | os.PathLike, run_dir: str | os.PathLike | None = None) -> Path:
+    """Where a run's checkpoints, samples and log go: ``run_dir``, else ``OUT`` + ``.run``."""
+    return Path(run_dir) if run_dir is not None else Path(out).with_suffix(".run")
 
 
 def _prepare_on_main(
@@ -134,7 +140,7 @@ def _selector(cfg: TrainConfig, data: ImageData, dev: torch.device) -> Selector 
             "selection is off (the last EMA generator is exported)"
         )
         return None
-    from .metrics import domain_classifier
+    from ..metrics import domain_classifier
 
     gen = torch.Generator().manual_seed(cfg.seed + 17)
     pick = torch.randperm(len(data), generator=gen)[: min(cfg.eval_samples, len(data))]
@@ -292,13 +298,11 @@ def _checkpoint(nets: Nets, ctx: _Context, done: int) -> None:
     if bad:
         _diverged(ctx, done, f"non-finite weights in {', '.join(bad)}")
     best = ctx.selector.state() if ctx.selector is not None else None
-    save_checkpoint(
-        ctx.run / CKPT_NAME, checkpoint_state(nets, done, best, ctx.cfg.seed, ctx.dist.world)
-    )
+    save_checkpoint(ctx.run / CKPT_NAME, checkpoint_state(nets, done, best))
 
 
 def _export(nets: Nets, ctx: _Context, data: ImageData, out: Path, done: int) -> None:
-    from .modelfile import save
+    from ..sources import save
 
     sel = ctx.selector
     g = sel.best_module(nets.ema) if sel is not None and sel.best_state else None

@@ -1,4 +1,5 @@
-"""Quality measures in a domain feature space: a small classifier trained on the real data.
+"""Distances between real and synthetic image sets: FD, KID, precision/recall/density/coverage,
+class accuracy and CAS, in a domain feature space (a small classifier trained on the real data).
 
 No Inception weights can be downloaded here, so the feature extractor is a small CNN trained by
 ganaug on the real training set (cached by the data's fingerprint). Its penultimate layer is the
@@ -20,29 +21,16 @@ from typing import Any
 import torch
 from torch import nn
 
-from ._classifier import (
+from .._images import to_float
+from .classifier import (
     DomainClassifier,
-    _batches,
-    _check_images,
-    _to_float,
-    default_cache_dir,
-    domain_classifier,
-    extract_features,
-    load_classifier,
+    batches,
+    check_images,
     predict_proba,
-    save_classifier,
     train_domain_classifier,
 )
 
 __all__ = [
-    "DomainClassifier",
-    "train_domain_classifier",
-    "domain_classifier",
-    "default_cache_dir",
-    "save_classifier",
-    "load_classifier",
-    "extract_features",
-    "predict_proba",
     "frechet_distance",
     "frechet_distance_features",
     "kernel_distance_features",
@@ -63,7 +51,7 @@ class _UInt8Features(nn.Module):
 
     @torch.inference_mode()
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model.features(_to_float(x.to(self.device_))).double().cpu()
+        return self.model.features(to_float(x.to(self.device_))).double().cpu()
 
 
 class _Precomputed(nn.Module):
@@ -92,15 +80,15 @@ def frechet_distance(
     """
     from torchmetrics.image.fid import FrechetInceptionDistance
 
-    real = _check_images(real, "real images", feature_model.image_shape)
-    fake = _check_images(fake, "fake images", feature_model.image_shape)
+    real = check_images(real, "real images", feature_model.image_shape)
+    fake = check_images(fake, "fake images", feature_model.image_shape)
     _check_pair(real.shape[0], fake.shape[0], 2, "Frechet distance")
     dev = torch.device(device)
     feature_model.eval().to(dev)
     fid = FrechetInceptionDistance(feature=_UInt8Features(feature_model, dev))
-    for b in _batches(real, batch_size):
+    for b in batches(real, batch_size):
         fid.update(b, real=True)
-    for b in _batches(fake, batch_size):
+    for b in batches(fake, batch_size):
         fid.update(b, real=False)
     return max(float(fid.compute()), 0.0)
 
@@ -219,7 +207,7 @@ def class_accuracy(
 ) -> float:
     """Fraction of uint8 ``images`` (N, C, H, W) that ``classifier`` assigns to ``labels``."""
     y = torch.as_tensor(labels).to(torch.int64).reshape(-1).cpu()
-    x = _check_images(images, "images", classifier.image_shape)
+    x = check_images(images, "images", classifier.image_shape)
     if y.numel() != x.shape[0]:
         raise ValueError(f"expected one label per image ({x.shape[0]}), got {y.numel()}")
     pred = predict_proba(classifier, x, batch_size=batch_size, device=device).argmax(1)

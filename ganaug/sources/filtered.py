@@ -28,19 +28,18 @@ from typing import Any, Literal
 
 import torch
 
-from . import _rng
-from .engine import LabelSpec, check_sample_args, resolve_labels, to_uint8
+from .. import _rng
+from .._images import expect_shape, to_float, to_uint8
+from .base import GeneratedSource, LiveSource, call_rows, in_calls
 
 __all__ = ["FilteredSource", "parse_filter_spec", "FILTER_METHODS"]
 
 FILTER_METHODS = ("drs", "confidence")
 DEFAULT_THRESHOLD = {"drs": 0.8, "confidence": 0.9}
-STREAM_ACCEPT = 0x6A09E667
 _BURN_IN_SEED = 0x5EED
-_SCORE_ALIGN = 64  # score batches padded to 64 rows, as the engine does: row results batch-exact
 
 
-class FilteredSource:
+class FilteredSource(GeneratedSource):
     """A SampleSource that keeps only candidates accepted by a quality filter.
 
     Args:
@@ -56,7 +55,7 @@ class FilteredSource:
 
     def __init__(
         self,
-        source: Any,
+        source: LiveSource,
         *,
         method: Literal["drs", "confidence"] = "drs",
         threshold: float | None = None,
@@ -66,7 +65,7 @@ class FilteredSource:
     ) -> None:
         if method not in FILTER_METHODS:
             raise ValueError(f"expected method one of {FILTER_METHODS}, got {method!r}")
-        if not hasattr(source, "generate"):
+        if not isinstance(source, LiveSource):
             raise ValueError(
                 f"filtering needs a live generator with .generate(indices, labels, seed), got "
                 f"{type(source).__name__} (filter when exporting, not a stored export)"
@@ -76,11 +75,8 @@ class FilteredSource:
             raise ValueError(f"expected a {method} threshold in [0, 1], got {threshold}")
         if method == "confidence" and classifier is None:
             raise ValueError("the confidence filter needs classifier= (a domain classifier)")
-        if classifier is not None and tuple(classifier.image_shape) != tuple(source.image_shape):
-            raise ValueError(
-                f"the classifier reads images of shape {tuple(classifier.image_shape)} but the "
-                f"source makes {tuple(source.image_shape)}"
-            )
+        if classifier is not None:
+            expect_shape(source.image_shape, classifier.image_shape, whose="the classifier reads")
         if max_tries < 1 or burn_in < 2:
             raise ValueError(
                 f"expected max_tries >= 1 and burn_in >= 2, got {max_tries}, {burn_in}"
@@ -133,25 +129,6 @@ class FilteredSource:
             f"threshold={self.threshold}, max_tries={self.max_tries})"
         )
 
-    def sample(
-        self,
-        n: int,
-        labels: LabelSpec = None,
-        seed: int = 0,
-        *,
-        start: int = 0,
-        batch_size: int | None = None,
-        device: str | torch.device | None = None,
-        output: Literal["uint8", "float"] = "uint8",
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Filtered samples ``start .. start + n - 1`` of ``seed``; as ``Generator.sample``."""
-        check_sample_args(output, batch_size)
-        y = resolve_labels(labels, n, num_classes=self.num_classes, seed=seed, start=start)
-        idx = torch.arange(start, start + n, dtype=torch.int64)
-        x = self.generate(idx, y, seed, batch_size=batch_size, device=device)
-        x = to_uint8(x) if output == "uint8" else x
-        return x, y.to(x.device)
-
     @torch.inference_mode()
     def generate(
         self,
@@ -191,12 +168,12 @@ class FilteredSource:
         d_max, gamma = self._drs_params(dev)
         f = _drs_f(self._logits(x, y, dev), d_max)
         p_accept = torch.sigmoid(f - gamma)
-        return f.float(), _rng.rand(cand, seed, STREAM_ACCEPT) < p_accept
+        return f.float(), _rng.rand(cand, seed, _rng.STREAM_ACCEPT) < p_accept
 
     def _class_prob(self, x: torch.Tensor, y: torch.Tensor, dev: torch.device) -> torch.Tensor:
         clf = self.classifier.eval().to(dev)
-        xq = to_uint8(x).float().mul_(2.0 / 255.0).sub_(1.0)  # judge what the user gets
-        p = _padded(lambda b: clf(b).float().softmax(1), xq).cpu()
+        xq = to_float(to_uint8(x))  # judge what the user gets
+        p = in_calls(lambda b: clf(b).float().softmax(1), xq, rows=call_rows(dev)).cpu()
         if self.num_classes == 0:
             return p.max(1).values
         return p.gather(1, y[:, None]).squeeze(1)
@@ -208,9 +185,10 @@ class FilteredSource:
 
     def _logits(self, x: torch.Tensor, y: torch.Tensor, dev: torch.device) -> torch.Tensor:
         d = self._discriminator(dev)
-        xq = to_uint8(x).float().mul_(2.0 / 255.0).sub_(1.0)
+        xq = to_float(to_uint8(x))
         yd = y.to(dev) if self.num_classes else None
-        return _padded(lambda b, yb=None: d(b, yb).float().reshape(-1), xq, yd).cpu().double()
+        logits = in_calls(lambda b, yb: d(b, yb).float().reshape(-1), xq, yd, rows=call_rows(dev))
+        return logits.cpu().double()
 
     def _drs_params(self, dev: torch.device) -> tuple[float, float]:
         """D_max and gamma from a fixed burn-in set (balanced classes, its own seed)."""
@@ -229,22 +207,6 @@ def _drs_f(logits: torch.Tensor, d_max: float, eps: float = 1e-6) -> torch.Tenso
     """Azadi et al.'s F(x) = D(x) - D_max - log(1 - exp(D(x) - D_max - eps)), D(x) <= D_max."""
     d = (logits - d_max).clamp(max=0.0)
     return d - torch.log1p(-torch.exp(d - eps))
-
-
-def _padded(fn: Any, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-    """``fn`` over x in chunks of 1024 rows, each padded to a multiple of 64 rows."""
-    outs = []
-    for lo in range(0, x.shape[0], 1024):
-        xb = x[lo : lo + 1024]
-        pad = -xb.shape[0] % _SCORE_ALIGN
-        xp = torch.cat([xb, xb.new_zeros(pad, *xb.shape[1:])]) if pad else xb
-        if y is None:
-            outs.append(fn(xp)[: xb.shape[0]])
-        else:
-            yb = y[lo : lo + 1024]
-            yp = torch.cat([yb, yb.new_zeros(pad)]) if pad else yb
-            outs.append(fn(xp, yp)[: xb.shape[0]])
-    return torch.cat(outs)
 
 
 def _device_of(source: Any) -> torch.device:

@@ -1,4 +1,4 @@
-"""``ganaug.evaluate``: how good, and how useful, is a model's synthetic data?
+"""``evaluate``: how good, and how useful, is a model's synthetic data?
 
 With a fixed sample count N and seed it reports the Frechet distance and KID in a named feature
 space, precision / recall / density / coverage, the per-class report (mode collapse shows here)
@@ -13,59 +13,23 @@ Example:
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
 
-from ._features import FEATURE_SPACES, InceptionFeatures, inception_weights_path
-from ._samples import Samples, load_samples
-from .data import NAMED, ImageData, load_dataset
+from ..data import NAMED, ImageData, load_dataset
+from ..sources import SampleSource
+from . import classifier as clf_lib
+from . import distances
+from .inception import FEATURE_SPACES, InceptionFeatures, inception_weights_path
+from .report import EvalReport
+from .samples import Samples, load_samples
 
-__all__ = ["EvalReport", "evaluate"]
-
-
-@dataclass
-class EvalReport:
-    """What :func:`evaluate` measured. ``None`` marks a measure that was not asked for or does
-    not apply (for example CAS of an unconditional model)."""
-
-    source: str
-    data: str
-    n: int
-    n_real: int
-    seed: int
-    feature_space: str
-    conditional: bool
-    fd: float | None = None
-    kid_mean: float | None = None
-    kid_std: float | None = None
-    precision: float | None = None
-    recall: float | None = None
-    density: float | None = None
-    coverage: float | None = None
-    prdc_k: int = 5
-    class_accuracy: float | None = None
-    classifier_test_accuracy: float | None = None
-    classes: list[dict[str, Any]] = field(default_factory=list)
-    cas: float | None = None
-    cas_real_baseline: float | None = None
-    cas_n: int | None = None
-    notes: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-able dict of every field."""
-        return asdict(self)
-
-    def table(self) -> str:
-        """The report as aligned text for people."""
-        from ._report import format_table
-
-        return format_table(self)
+__all__ = ["evaluate"]
 
 
 def evaluate(
-    source: Any,
+    source: SampleSource | str | os.PathLike | tuple[Any, Any] | None,
     data: Any = "fashion-mnist",
     *,
     n: int = 10_000,
@@ -105,8 +69,6 @@ def evaluate(
         prdc_k: the k of the k-NN manifolds.
         batch_size, device: for feature extraction and classification.
     """
-    from . import metrics
-
     if feature_space not in FEATURE_SPACES:
         raise ValueError(f"expected feature_space one of {FEATURE_SPACES}, got {feature_space!r}")
     train, test, note = _real_splits(data, test_data, root)
@@ -119,7 +81,7 @@ def evaluate(
             f"need labelled data (turn them off, or use feature_space='inception' for FD only)"
         )
     if classifier is None and train.labels is not None:
-        classifier = metrics.domain_classifier(
+        classifier = clf_lib.domain_classifier(
             train.images, train.labels, cache_dir=cache_dir, device=device
         )
     space, feature_model = _feature_model(feature_space, classifier, train)
@@ -138,16 +100,16 @@ def evaluate(
     if len(real[0]) < n:
         report.notes.append(f"the real reference has only {len(real[0])} images (N = {n})")
     kw = {"batch_size": batch_size, "device": device}
-    fr = metrics.extract_features(feature_model, real[0], **kw)
-    ff = metrics.extract_features(feature_model, samples.images, **kw)
-    report.fd = metrics.frechet_distance_features(fr, ff)
-    report.kid_mean, report.kid_std = metrics.kernel_distance_features(fr, ff, seed=seed)
-    for key, value in metrics.prdc(fr, ff, k=prdc_k).items():
+    fr = clf_lib.extract_features(feature_model, real[0], **kw)
+    ff = clf_lib.extract_features(feature_model, samples.images, **kw)
+    report.fd = distances.frechet_distance_features(fr, ff)
+    report.kid_mean, report.kid_std = distances.kernel_distance_features(fr, ff, seed=seed)
+    for key, value in distances.prdc(fr, ff, k=prdc_k).items():
         setattr(report, key, value)
     if class_report and classifier is not None:
         _class_report(report, classifier, samples, train, test, kw)
     if cas and samples.conditional:
-        scores = metrics.classification_accuracy_score(
+        scores = distances.classification_accuracy_score(
             (samples.images, samples.labels),
             (test.images, test.labels),
             real=real,
@@ -238,13 +200,11 @@ def _class_report(
 ) -> None:
     """Fill the per-class rows: the predicted-class histogram, and for conditional samples the
     fraction of each requested class the classifier assigns to it."""
-    from . import metrics
-
     if test.labels is not None:
-        report.classifier_test_accuracy = metrics.class_accuracy(
+        report.classifier_test_accuracy = distances.class_accuracy(
             classifier, test.images, test.labels, **kw
         )
-    pred = metrics.predict_proba(classifier, samples.images, **kw).argmax(1)
+    pred = clf_lib.predict_proba(classifier, samples.images, **kw).argmax(1)
     k = classifier.num_classes
     hist = torch.bincount(pred, minlength=k)
     names = train.class_names or [str(i) for i in range(k)]

@@ -28,13 +28,13 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ._h5format import open_h5
+from .._files import replacing
+from .h5format import open_h5
 
 __all__ = [
     "SegmentWriter",
     "create_datasets",
     "encode_chunks",
-    "fsync_path",
     "join_segments",
     "list_segments",
     "open_work",
@@ -42,15 +42,6 @@ __all__ = [
 ]
 
 _SEGMENT = re.compile(r"^seg-(\d{12})-(\d{12})\.h5$")
-
-
-def fsync_path(path: Path) -> None:
-    """Flush a file's (or a directory's) data to disk."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def create_datasets(
@@ -235,13 +226,9 @@ class SegmentWriter(threading.Thread):
             chunks = encode_chunks(images, self.chunk_rows, self.compression, self.gzip_level)
         image, stored = self._segment_image(images, labels, seeds, chunks)
         try:  # plain file I/O: a full disk is an OSError here, never a half-failed HDF5 write
-            with open(tmp, "wb") as fh:
-                fh.write(image)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, final)
+            with replacing(final, tmp=tmp, durable=True) as t:
+                t.write_bytes(image)
         except OSError as e:
-            tmp.unlink(missing_ok=True)
             raise OSError(
                 e.errno,
                 f"could not write rows {start}..{stop - 1} to {tmp} ({e}); the rows "
@@ -334,10 +321,8 @@ def open_work(
 def _create_work(work: Path, job: dict[str, Any]) -> None:
     try:
         work.mkdir(parents=True)
-        tmp = work / "job.json.tmp"
-        tmp.write_text(json.dumps(job, sort_keys=True))
-        fsync_path(tmp)
-        os.replace(tmp, work / "job.json")
+        with replacing(work / "job.json", tmp=work / "job.json.tmp", durable=True) as tmp:
+            tmp.write_text(json.dumps(job, sort_keys=True))
     except OSError as e:
         shutil.rmtree(work, ignore_errors=True)
         raise type(e)(
@@ -413,28 +398,25 @@ def join_segments(
             f"the same command again to finish",
         )
     try:
-        with open_h5(tmp, "w", track_order=False) as f:
-            create_datasets(f, hi - lo, hwc, cr, compression, gzip_level)
-            dst = f["images"].id
-            for a, b, seg_path in segments:
-                seg = (kept or {}).get(a) or _read_segment(seg_path, cr)
-                f["labels"][a - lo : b - lo] = seg.labels
-                f["seeds"][a - lo : b - lo] = seg.seeds
-                for k, (mask, data) in enumerate(seg.chunks):
-                    dst.write_direct_chunk((a - lo + k * cr, 0, 0, 0), data, mask)
-            for key, value in attrs.items():
-                f.attrs[key] = value
-            f.attrs["complete"] = True
-        fsync_path(tmp)
-        os.replace(tmp, path)
+        with replacing(path, tmp=tmp, durable=True) as t:
+            with open_h5(t, "w", track_order=False) as f:
+                create_datasets(f, hi - lo, hwc, cr, compression, gzip_level)
+                dst = f["images"].id
+                for a, b, seg_path in segments:
+                    seg = (kept or {}).get(a) or _read_segment(seg_path, cr)
+                    f["labels"][a - lo : b - lo] = seg.labels
+                    f["seeds"][a - lo : b - lo] = seg.seeds
+                    for k, (mask, data) in enumerate(seg.chunks):
+                        dst.write_direct_chunk((a - lo + k * cr, 0, 0, 0), data, mask)
+                for key, value in attrs.items():
+                    f.attrs[key] = value
+                f.attrs["complete"] = True
     except (OSError, RuntimeError) as e:  # h5py reports some write failures as RuntimeError
-        tmp.unlink(missing_ok=True)
         raise OSError(
             getattr(e, "errno", None) or errno.EIO,
             f"could not write {path} ({e}); all {hi - lo} rows are kept in {work}: free disk "
             f"space and run the same command again to finish",
         ) from e
-    fsync_path(path.parent)
     shutil.rmtree(work, ignore_errors=True)
 
 

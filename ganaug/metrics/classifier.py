@@ -11,13 +11,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
+
+from .._files import replacing
+from .._images import expect_shape, to_float
 
 __all__ = [
     "DomainClassifier",
@@ -103,30 +105,20 @@ class DomainClassifier(nn.Module):
         return self.head(self.dropout(self.body(x)))
 
 
-def _to_float(images: torch.Tensor) -> torch.Tensor:
-    """uint8 (B, C, H, W) -> float in [-1, 1]; float input is taken as already in [-1, 1]."""
-    if images.dtype == torch.uint8:
-        return images.float().mul_(2.0 / 255.0).sub_(1.0)
-    return images.float()
-
-
-def _check_images(
+def check_images(
     images: Any, what: str, image_shape: tuple[int, ...] | None = None
 ) -> torch.Tensor:
     x = torch.as_tensor(images)
     if x.dtype != torch.uint8 or x.ndim != 4:
         raise ValueError(f"expected {what} as uint8 (N, C, H, W), got {x.dtype} {tuple(x.shape)}")
-    if image_shape is not None and tuple(x.shape[1:]) != tuple(image_shape):
-        raise ValueError(
-            f"expected {what} of shape {tuple(image_shape)} (the classifier's), "
-            f"got {tuple(x.shape[1:])}"
-        )
+    if image_shape is not None:
+        expect_shape(x.shape[1:], image_shape, what=what, whose="the classifier reads")
     if x.shape[0] == 0:
         raise ValueError(f"expected at least one image in {what}, got 0")
     return x
 
 
-def _batches(x: torch.Tensor, batch_size: int) -> Iterator[torch.Tensor]:
+def batches(x: torch.Tensor, batch_size: int) -> Iterator[torch.Tensor]:
     for lo in range(0, x.shape[0], batch_size):
         yield x[lo : lo + batch_size]
 
@@ -151,7 +143,7 @@ def train_domain_classifier(
     Returns:
         The trained classifier in eval mode, on the CPU.
     """
-    x = _check_images(images, "images")
+    x = check_images(images, "images")
     y = torch.as_tensor(labels).to(torch.int64).reshape(-1)
     if y.numel() != x.shape[0]:
         raise ValueError(f"expected one label per image ({x.shape[0]}), got {y.numel()}")
@@ -181,7 +173,7 @@ def train_domain_classifier(
             perm = torch.randperm(x.shape[0], generator=gen)
             for lo in range(0, x.shape[0], batch_size):
                 idx = perm[lo : lo + batch_size]
-                xb, yb = _to_float(x[idx]).to(dev), y[idx].to(dev)
+                xb, yb = to_float(x[idx]).to(dev), y[idx].to(dev)
                 loss = nn.functional.cross_entropy(model(xb), yb)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
@@ -217,15 +209,9 @@ def save_classifier(
         "config": json.dumps(model.config()),
         "info": json.dumps(info or {}),
     }
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(state, tmp, metadata=meta)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a cache is read by others too
-        os.replace(tmp, path)  # atomic: a concurrent reader sees the old file or the new one
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    # atomic: a concurrent reader sees the old file or the new one
+    with replacing(path) as tmp:
+        save_file(state, str(tmp), metadata=meta)
     return path
 
 
@@ -270,9 +256,9 @@ def domain_classifier(
         device: where to train when it is not cached.
         **train_kwargs: passed to :func:`train_domain_classifier` (epochs, batch_size, lr, seed).
     """
-    from .data import fingerprint
+    from ..data import fingerprint
 
-    x = _check_images(images, "images")
+    x = check_images(images, "images")
     settings = {**_TRAIN_DEFAULTS, **train_kwargs}
     key = _cache_key(fingerprint(x, labels), settings)
     path = Path(cache_dir) if cache_dir is not None else default_cache_dir()
@@ -289,12 +275,10 @@ def _map_images(
     model: nn.Module, fn: Any, images: Any, batch_size: int, device: Any
 ) -> torch.Tensor:
     """``fn(model, float batch)`` over uint8 images (N, C, H, W) in batches, cat on the CPU."""
-    x = _check_images(images, "images", getattr(model, "image_shape", None))
+    x = check_images(images, "images", getattr(model, "image_shape", None))
     dev = torch.device(device)
     model = model.eval().to(dev)
-    return torch.cat(
-        [fn(model, _to_float(b.to(dev))).float().cpu() for b in _batches(x, batch_size)]
-    )
+    return torch.cat([fn(model, to_float(b.to(dev))).float().cpu() for b in batches(x, batch_size)])
 
 
 def extract_features(

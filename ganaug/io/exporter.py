@@ -9,7 +9,7 @@ the final name is always complete, whenever the process is killed.
 
 Under ``torchrun`` each rank writes ``STEM-0000r-of-0000w.SUFFIX`` for its chunk-aligned share of
 the rows, and rank 0 then writes ``PATH`` as an index of HDF5 virtual datasets with relative
-paths (see :mod:`ganaug.h5dataset` for the layout and the checks made on open).
+paths (see :mod:`ganaug.io.h5dataset` for the layout and the checks made on open).
 """
 
 from __future__ import annotations
@@ -25,12 +25,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from ._h5format import FORMAT, FORMAT_VERSION, open_h5, read_header
-from ._labelspec import resolve_export_labels
-from ._shards import all_ranks_sum, shard_path, shard_range, world, write_index
-from ._version import __version__
-from ._writer import SegmentWriter, encode_chunks, join_segments, open_work
-from .engine import DEFAULT_BATCH, load
+from .._dist import Dist, init_dist
+from .._version import __version__
+from ..sources import DEFAULT_BATCH, SampleSource, load, resolve_label_spec
+from .h5format import FORMAT, FORMAT_VERSION, open_h5, read_header
+from .segments import SegmentWriter, encode_chunks, join_segments, open_work
+from .shards import shard_path, shard_range, write_index
 
 __all__ = ["export", "shard_path", "COMPRESSIONS", "default_chunk_rows"]
 
@@ -61,7 +61,7 @@ def _resolve_device(device: str | torch.device | None) -> torch.device:
     return torch.device(device)
 
 
-def _source_info(source: Any) -> dict[str, Any]:
+def _source_info(source: SampleSource) -> dict[str, Any]:
     """What identifies the source in the job: model file hash and config, plus any wrapper."""
     config = getattr(source, "config", None)
     config = config.to_dict() if hasattr(config, "to_dict") else dict(config or {})
@@ -75,7 +75,7 @@ def _source_info(source: Any) -> dict[str, Any]:
 
 
 def export(
-    source: Any,
+    source: SampleSource | str | os.PathLike | None,
     path: str | os.PathLike,
     n: int | None = None,
     *,
@@ -124,16 +124,16 @@ def export(
     if chunk_rows is not None and chunk_rows <= 0:
         raise ValueError(f"expected chunk_rows > 0, got {chunk_rows}")
     dev = _resolve_device(device)
+    dist = init_dist(dev)  # under torchrun: one shard per rank, from Python as from the CLI
     if source is None or isinstance(source, (str, os.PathLike)):
         source = load(source, device=dev)
     run = _plan(source, n, labels, seed, batch_size, dev, compression, chunk_rows)
     run.progress, run.overwrite, run.resume = progress, overwrite, resume
     path = Path(path)
-    rank, size = world()
-    if size == 1:
+    if not dist.active:
         _export_rows(run, path, run.job, run.attrs)
     elif not _already_done(path, run.job, overwrite):
-        _export_sharded(run, path, rank, size)
+        _export_sharded(run, path, dist)
     return path
 
 
@@ -141,7 +141,7 @@ def export(
 class _Run:
     """One export's settings: what it makes (``job``) and how (batch size, device, ...)."""
 
-    source: Any
+    source: SampleSource
     job: dict[str, Any]
     attrs: dict[str, Any]
     labels: torch.Tensor  # (n,) the class of every row
@@ -153,7 +153,7 @@ class _Run:
 
 
 def _plan(
-    source: Any,
+    source: SampleSource,
     n: int | None,
     labels: Any,
     seed: int,
@@ -162,7 +162,7 @@ def _plan(
     compression: str,
     chunk_rows: int | None,
 ) -> _Run:
-    all_labels, spec, n = resolve_export_labels(
+    all_labels, spec, n = resolve_label_spec(
         labels, n, num_classes=source.num_classes, class_names=source.class_names, seed=seed
     )
     cr = int(chunk_rows or default_chunk_rows(source.image_shape))
@@ -191,8 +191,9 @@ def _plan(
     return _Run(source, job, _file_attrs(source, job, options), all_labels, bs, dev)
 
 
-def _export_sharded(run: _Run, path: Path, rank: int, size: int) -> None:
+def _export_sharded(run: _Run, path: Path, dist: Dist) -> None:
     """This rank's shard, then (after every rank succeeded) rank 0's index file."""
+    rank, size = dist.rank, dist.world
     lo, hi = shard_range(run.job["n"], rank, size, run.job["chunk_rows"])
     job = {**run.job, "range": [lo, hi]}
     attrs = {**run.attrs, "job": json.dumps(job, sort_keys=True)}
@@ -203,14 +204,15 @@ def _export_sharded(run: _Run, path: Path, rank: int, size: int) -> None:
             _export_rows(run, shard_path(path, rank, size), job, attrs)
     except Exception as e:  # every rank must reach the collective below
         error = e
-    failed = all_ranks_sum(int(error is not None))
+    # NCCL reduces CUDA tensors only
+    failed = int(dist.all_sum(torch.tensor([int(error is not None)], device=run.device)).item())
     if error is not None:
         raise error
     if failed:
         raise RuntimeError(f"{failed} other rank(s) failed to write their shard of {path}")
     if rank == 0:
         write_index(path, size, run.job["n"], run.job["chunk_rows"], run.attrs)
-    torch.distributed.barrier()
+    dist.barrier()
 
 
 def _usable_cpus() -> int:
@@ -221,7 +223,9 @@ def _usable_cpus() -> int:
         return os.cpu_count() or 1
 
 
-def _file_attrs(source: Any, job: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
+def _file_attrs(
+    source: SampleSource, job: dict[str, Any], options: dict[str, Any]
+) -> dict[str, Any]:
     info = job["source"]
     return {
         "format": FORMAT,

@@ -9,12 +9,15 @@ loop is a pure function of (seed, step, rank), so step + weights is the whole RN
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from .._files import replacing
+from .config import RUN_MARKER
+from .options import option_defaults
 
 __all__ = [
     "checkpoint_state",
@@ -30,7 +33,6 @@ __all__ = [
 
 CKPT_NAME = "checkpoint.pt"
 CONFIG_NAME = "config.json"
-RUN_MARKER = "ganaug-train-run"
 
 
 def prepare_run_dir(
@@ -64,23 +66,10 @@ def prepare_run_dir(
     return None
 
 
-def _option_defaults() -> dict[str, Any]:
-    """Each training option's default: what a checkpoint written before the option existed ran."""
-    import dataclasses
-
-    from ._trainconfig import TrainConfig
-
-    return {
-        f.name: f.default
-        for f in dataclasses.fields(TrainConfig)
-        if f.default is not dataclasses.MISSING
-    }
-
-
 def check_resume_config(saved: dict[str, Any], current: dict[str, Any], where: Path) -> None:
     """Raise when the identity fields of two resolved configs differ. A field the checkpoint
     predates (an option added since) counts as that option's default."""
-    old = {**_option_defaults(), **saved.get("identity", {})}
+    old = {**option_defaults(), **saved.get("identity", {})}
     keys = sorted(set(saved.get("identity", {})) | set(current["identity"]))
     diff = {
         k: (old.get(k), current["identity"].get(k))
@@ -96,16 +85,14 @@ def check_resume_config(saved: dict[str, Any], current: dict[str, Any], where: P
 
 
 def write_json(path: Path, obj: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    with replacing(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     """Write atomically: a crash mid-write leaves the previous checkpoint intact."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    with replacing(path) as tmp:
+        torch.save(state, tmp)
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
@@ -127,10 +114,9 @@ def nonfinite_modules(nets: Any) -> list[str]:
     ]
 
 
-def checkpoint_state(
-    nets: Any, step: int, best: dict[str, Any] | None, seed: int, world: int
-) -> dict[str, Any]:
-    """Everything a resumed run needs to continue bit-for-bit."""
+def checkpoint_state(nets: Any, step: int, best: dict[str, Any] | None) -> dict[str, Any]:
+    """Everything a resumed run needs to continue bit-for-bit (all randomness is a function of
+    (seed, step, critic iteration, rank): see :mod:`ganaug.training.step`)."""
     return {
         "step": step,
         "g": nets.g.state_dict(),
@@ -139,8 +125,6 @@ def checkpoint_state(
         "opt_g": nets.opt_g.state_dict(),
         "opt_d": nets.opt_d.state_dict(),
         "best": best,
-        # all randomness is a function of (seed, step, critic iteration, rank): see _trainloop
-        "rng": {"seed": seed, "next_step": step, "world_size": world},
     }
 
 

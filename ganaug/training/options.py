@@ -1,0 +1,128 @@
+"""``TrainConfig``: every training option, declared once.
+
+Each field carries its help text; ``ganaug train`` builds its flags, their types, defaults and
+help from these fields (:func:`ganaug.cli.train.add_parser`), and ``ganaug.train(**options)``
+takes the same names. This module imports nothing heavy, so ``ganaug --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["TrainConfig", "MUTABLE", "option_defaults"]
+
+# Settings that may change between a run and its --resume: the length and the records, and the
+# learning rates (the fix to try after a divergence: resume the last good checkpoint, lower lr).
+MUTABLE = (
+    "lr_g",
+    "lr_d",
+    "steps",
+    "epochs",
+    "log_every",
+    "sample_every",
+    "checkpoint_every",
+    "eval_every",
+    "eval_samples",
+    "time_limit",
+)
+
+
+def _opt(default: Any, help: str, **cli: Any) -> Any:
+    """A field with its ``--help`` text (and any argparse keywords for its flag)."""
+    factory = {"default_factory": default} if callable(default) else {"default": default}
+    return field(metadata={"help": help, **cli}, **factory)
+
+
+@dataclass
+class TrainConfig:
+    """Training settings (``ganaug train --help`` lists each with its default).
+
+    ``steps`` counts generator updates (each after ``n_critic`` discriminator updates);
+    ``epochs`` converts to steps by the data size; ``time_limit`` is in minutes of wall clock.
+    """
+
+    arch: str = _opt("dcgan", "architecture: mlp (the classic MLP GAN) or dcgan")
+    conditional: bool | None = _opt(
+        None,
+        "ignore the labels and train an unconditional model (default: class-conditional when "
+        "the data has labels)",
+        flag="--unconditional",
+        action="store_const",
+        const=False,
+    )
+    loss: str = _opt("hinge", "minimax (non-saturating) | hinge | wgan-gp | lsgan")
+    steps: int | None = _opt(None, "generator updates (overrides --epochs)")
+    epochs: float | None = _opt(None, "passes over the data (default: 10 when --steps is not set)")
+    batch_size: int = _opt(64, "images per step and process")
+    lr_g: float = _opt(2e-4, "generator Adam learning rate")
+    lr_d: float = _opt(2e-4, "discriminator Adam learning rate")
+    beta1: float = _opt(0.5, "Adam beta1")
+    beta2: float = _opt(0.999, "Adam beta2")
+    n_critic: int = _opt(1, "discriminator updates per generator update")
+    gp_weight: float = _opt(10.0, "gradient penalty weight of --loss wgan-gp")
+    spectral_norm: bool = _opt(False, "spectral norm in the discriminator")
+    ema: float = _opt(0.999, "EMA decay of the sampling generator (0 = off)")
+    diffaugment: str = _opt(
+        "", "DiffAugment policy: a comma list of translation,cutout,color (default: off)"
+    )
+    mode_seeking: float = _opt(
+        0.0,
+        "weight of the mode-seeking (MSGAN) term against a generator that ignores z, as on tiny "
+        "data sets (0 = off; 1 is the paper's value)",
+    )
+    latent_dim: int = _opt(100, "size of z")
+    arch_args: dict[str, Any] = _opt(
+        dict, 'architecture options as JSON, e.g. \'{"g_width": 64, "d_width": 64}\''
+    )
+    seed: int = _opt(0, "seed of the initial weights, the data order and every draw")
+    log_every: int = _opt(50, "steps between log.csv rows (and time-limit checks)")
+    sample_every: int = _opt(500, "steps between sample grids in the run folder (0 = at the end)")
+    checkpoint_every: int = _opt(500, "steps between checkpoints")
+    eval_every: int = _opt(
+        0, "steps between FD evaluations for best-checkpoint selection (0 = off)"
+    )
+    eval_samples: int = _opt(2000, "samples per FD evaluation")
+    time_limit: float | None = _opt(
+        None, "stop after this many minutes of wall clock (checked at log steps; default: none)"
+    )
+
+    def __post_init__(self) -> None:
+        from ..models import list_archs
+        from .diffaugment import parse_policy
+        from .losses import check_loss
+
+        if self.arch not in list_archs():
+            raise ValueError(f"unknown --arch {self.arch!r}; expected one of {list_archs()}")
+        check_loss(self.loss)
+        self.policy = parse_policy(self.diffaugment)
+        for name in ("batch_size", "n_critic", "latent_dim", "log_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"expected {name} >= 1, got {getattr(self, name)}")
+        if self.steps is not None and self.steps < 0 or (self.epochs or 0) < 0:
+            raise ValueError(f"expected steps/epochs >= 0, got {self.steps}/{self.epochs}")
+        if not (0.0 <= self.mode_seeking < math.inf):
+            raise ValueError(f"expected a finite --mode-seeking >= 0, got {self.mode_seeking}")
+        if not (0.0 <= self.ema < 1.0):
+            raise ValueError(f"expected --ema decay in [0, 1), got {self.ema}")
+        if min(self.lr_g, self.lr_d) <= 0 or not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
+            raise ValueError(
+                f"expected lrs > 0 and betas in [0, 1), got lr_g={self.lr_g}, "
+                f"lr_d={self.lr_d}, betas=({self.beta1}, {self.beta2})"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def option_defaults() -> dict[str, Any]:
+    """Each training option's default: what a checkpoint written before the option existed ran."""
+    out = {}
+    for f in dataclasses.fields(TrainConfig):
+        if f.default is not dataclasses.MISSING:
+            out[f.name] = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            out[f.name] = f.default_factory()
+    return out
