@@ -128,7 +128,7 @@ def main() -> None:
             default = ganaug.sources.DEFAULT_BATCH.get(device.type, 1024)
             n_cmp = max(default * 8, 4096)
             fixed = n_cmp / best_of(
-                lambda g=gen, n=n_cmp: g.sample(n, seed=0, batch_size=default), 3, device
+                lambda g=gen, n=n_cmp, b=default: g.sample(n, seed=0, batch_size=b), 3, device
             )
             old = variable_shape_rate(gen, device, n_cmp, default)
             rows = ganaug.sources.base.call_rows(device)
