@@ -23,7 +23,7 @@ def to_float(x: torch.Tensor) -> torch.Tensor:
     """uint8 images in [0, 255] -> float32 in [-1, 1]; float input is taken as already there."""
     if x.dtype != torch.uint8:
         return x.float()
-    return x.float().mul_(2.0 / 255.0).sub_(1.0)
+    return x.float().div_(127.5).sub_(1.0)  # the exact inverse of to_uint8's x * 127.5 + 127.5
 
 
 def expect_shape(

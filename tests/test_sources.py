@@ -101,7 +101,7 @@ def test_float_images_use_one_formula_everywhere(h5):
     x, _ = h5.sample(8, labels="balanced", seed=0)
     f, _ = h5.sample(8, labels="balanced", seed=0, output="float")
     assert torch.equal(f, to_float(x))
-    assert torch.equal(to_float(x), x.float() * (2.0 / 255.0) - 1.0)
+    assert torch.equal(to_float(x), x.float() / 127.5 - 1.0)
 
 
 def test_the_same_call_shape_for_every_batch(ugen, monkeypatch):

@@ -64,7 +64,7 @@ def _argparse_kwargs(f: dataclasses.Field) -> dict[str, Any]:
     if kind is bool:
         return {"action": "store_true", "default": default, **meta}
     if kind is dict:
-        return {"type": _json_object, "default": default, "metavar": "JSON", **meta}
+        return {"type": _json_object(_flag(f)[0]), "default": default, "metavar": "JSON", **meta}
     return {"type": kind, "default": default, **meta}
 
 
@@ -80,14 +80,19 @@ def _base_type(f: dataclasses.Field) -> type:
     return typing.get_origin(hint) or hint
 
 
-def _json_object(text: str) -> dict[str, Any]:
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError:
-        value = None
-    if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError(f"expected a JSON object, got {text!r}")
-    return value
+def _json_object(flag: str) -> Any:
+    """An argparse type: the text as a JSON object, or a message naming ``flag``."""
+
+    def parse(text: str) -> dict[str, Any]:
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            value = None
+        if not isinstance(value, dict):
+            raise argparse.ArgumentTypeError(f"expected {flag} as a JSON object, got {text!r}")
+        return value
+
+    return parse
 
 
 def run(args: argparse.Namespace) -> int:

@@ -34,7 +34,7 @@ class ModelConfig:
         class_names: one name per class (defaults to "0", "1", ...).
         arch_args: architecture-specific keyword arguments (widths, spectral_norm, ...).
 
-    uint8 images map to the model's [-1, 1] range as ``x * 2 / 255 - 1`` (``ganaug._images``).
+    uint8 images map to the model's [-1, 1] range as ``x / 127.5 - 1`` (``ganaug._images``).
     """
 
     arch: str
