@@ -72,15 +72,16 @@ def per_sample_rate(gen: ganaug.Generator, device: torch.device, n: int) -> floa
 
 
 def variable_shape_rate(gen: ganaug.Generator, device: torch.device, n: int, bs: int) -> float:
-    """The path before fixed call shapes: one generator call of ``bs`` rows per batch."""
+    """The path before fixed call shapes: per-index latents, then one generator call of ``bs``
+    rows per batch (whose float results could change with ``bs``), then uint8."""
     g = gen.module(device)
-    z = torch.randn(bs, gen.latent_dim, device=device)
-    y = torch.randint(0, max(gen.num_classes, 1), (bs,), device=device)
+    y = torch.arange(bs, device=device) % max(gen.num_classes, 1)
 
     def run() -> None:
         with torch.inference_mode():
-            for _ in range(n // bs):
-                g(z, y if gen.num_classes else None)
+            for lo in range(0, n - bs + 1, bs):
+                z = gen.latents(torch.arange(lo, lo + bs, device=device), 0)
+                ganaug.to_uint8(g(z, y if gen.num_classes else None))
 
     return (n // bs) * bs / best_of(run, 3, device)
 

@@ -39,7 +39,7 @@ Output = Literal["uint8", "float"]
 # with one shape for every call, sample i of seed s is the same bytes for any batch size, start,
 # worker count or shard split, on any CPU and thread count (tested). Measured cost:
 # benchmarks/RESULTS.md (bench_generate.py).
-CALL_ROWS = {"cpu": 64, "cuda": 1024}
+CALL_ROWS = {"cpu": 128, "cuda": 1024}
 
 
 def call_rows(device: torch.device) -> int:
