@@ -93,6 +93,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=8192, help="samples per timed batched run")
     ap.add_argument("--compile", action="store_true", help="torch.compile the generator")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all)")
+    ap.add_argument("--precision", default="fp32", help="of the batch-size table (default fp32)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -113,7 +114,7 @@ def main() -> None:
                 cfg = ganaug.ModelConfig(arch=arch, image_shape=(1, 28, 28), num_classes=10)
                 path = Path(tmp) / f"{arch}.safetensors"
                 ganaug.save(path, config=cfg, generator=ganaug.create_generator(cfg))
-            gen = ganaug.load(path, device=device, compile=args.compile)
+            gen = ganaug.load(path, device=device, compile=args.compile, precision=args.precision)
             fps = flops_per_sample(gen, device)
             print(f"{arch}: {fps / 1e6:.2f} MFLOP/sample")
             print(f"  {'batch':>6} {'samples/s':>11} {'GFLOP/s':>8}")
@@ -136,6 +137,16 @@ def main() -> None:
             print(
                 f"  fixed {rows}-row calls: {fixed:.0f} samples/s; one {default}-row call per "
                 f"batch: {old:.0f} samples/s => fixed / variable = {fixed / old:.2f}x"
+            )
+            rates = {}
+            for precision in ("fp32", "bf16", "fp32", "bf16"):  # alternating: load hits both
+                g = ganaug.load(path, device=device, precision=precision)
+                r = n_cmp / best_of(lambda g=g, n=n_cmp: g.sample(n, seed=0), 3, device)
+                rates[precision] = max(rates.get(precision, 0.0), r)
+            print(
+                f"  precision: fp32 {rates['fp32']:.0f}, bf16 {rates['bf16']:.0f} samples/s "
+                f"=> bf16 / fp32 = {rates['bf16'] / rates['fp32']:.2f}x "
+                f"(native bf16: {ganaug.sources.base.native_bf16()})"
             )
             naive = per_sample_rate(gen, device, 256 if device.type == "cpu" else 1024)
             # the machine may be shared: take the best matmul rate seen around this run

@@ -9,7 +9,11 @@
     same time (equal CPU share) by the same command, FD of 2,000 EMA samples every
     ``--eval-every`` steps (``ganaug.metrics``), printed from each run's ``log.csv``.
 
+(c) ``--precision-speed``: ms per step of ``ganaug.train`` in bf16 autocast against fp32,
+    alternating in the same process (CPU bf16 pays off on AMX / AVX-512 BF16 machines).
+
 Run: ``python benchmarks/bench_train.py [--arch dcgan] [--steps 200] [--repeats 3] [--device cuda]``
+     ``python benchmarks/bench_train.py --precision-speed --arch cdcgan [--arch-args JSON]``
      ``python benchmarks/bench_train.py --fd-minutes 10``   (part b; or ``--fd-from RUN_DIR ...``)
 """
 
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import os
 import platform
 import statistics
@@ -29,6 +34,7 @@ from pathlib import Path
 import torch
 
 import ganaug
+import ganaug.sources.base
 from ganaug.data import load_dataset
 from ganaug.models import ModelConfig
 from ganaug.training.losses import d_loss, g_loss
@@ -84,6 +90,7 @@ def ganaug_loop_ms(
     warmup: int,
     device: str,
     tmp: Path,
+    precision: str = "fp32",
 ) -> float:
     """ganaug.train with eval/samples/checkpoints off; ms per step between two log rows."""
     run = tmp / f"run-{time.monotonic_ns()}"
@@ -101,6 +108,7 @@ def ganaug_loop_ms(
         sample_every=0,
         checkpoint_every=0,
         progress=False,
+        precision=precision,
     )
     with open(run / "log.csv", newline="") as f:
         rows = [r for r in csv.DictReader(f) if r["loss_d"]]
@@ -137,6 +145,36 @@ def bench_speed(args: argparse.Namespace) -> None:
         f"    ratio ganaug/plain : median {statistics.median(ratios):.3f}x "
         f"(each {', '.join(f'{r:.3f}' for r in ratios)}; target <= 1.10x)"
     )
+
+
+def bench_precision(args: argparse.Namespace) -> None:
+    """(c) ganaug.train's ms per step in bf16 autocast against fp32, alternating, same run."""
+    data = load_dataset("fashion-mnist")
+    arch_args = json.loads(args.arch_args) if args.arch_args else {}
+    kw = {
+        "arch": args.arch,
+        "arch_args": arch_args,
+        "batch": args.batch_size,
+        "steps": args.steps,
+        "warmup": args.warmup,
+        "device": args.device,
+    }
+    times: dict[str, list[float]] = {"fp32": [], "bf16": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        for _ in range(args.repeats):
+            for precision in times:
+                times[precision].append(
+                    ganaug_loop_ms(data, tmp=Path(tmp), precision=precision, **kw)
+                )
+    ratios = [a / b for a, b in zip(times["fp32"], times["bf16"], strict=True)]
+    print(
+        f"(c) {args.arch} {arch_args} batch {args.batch_size}, {args.steps} timed steps, "
+        f"device {args.device}, threads {torch.get_num_threads()}, native bf16 "
+        f"{ganaug.sources.base.native_bf16()}"
+    )
+    for precision, values in times.items():
+        print(f"    {precision}: {', '.join(f'{v:.1f}' for v in values)} ms/step")
+    print(f"    speed-up bf16 over fp32: median {statistics.median(ratios):.2f}x")
 
 
 def fd_table(run_dirs: list[Path]) -> None:
@@ -220,6 +258,8 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--device", default="cpu", help="part (a) on this device, e.g. cuda")
     p.add_argument("--fd-minutes", type=float, default=0, help="run part (b) for this long")
+    p.add_argument("--precision-speed", action="store_true", help="part (c): bf16 vs fp32")
+    p.add_argument("--arch-args", default="", help="JSON arch_args for part (c)")
     p.add_argument("--eval-every", type=int, default=250)
     p.add_argument("--fd-from", nargs="*", default=None, help="print part (b) from run dirs")
     args = p.parse_args()
@@ -229,6 +269,9 @@ def main() -> None:
     )
     if args.fd_from:
         fd_table([Path(r) for r in args.fd_from])
+        return
+    if args.precision_speed:
+        bench_precision(args)
         return
     bench_speed(args)
     if args.fd_minutes > 0:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import add_cache_dir, add_root
+from ._common import add_cache_dir, add_precision, add_root
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -58,6 +58,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     add_root(p)
     add_cache_dir(p)
+    add_precision(p, "generation (with --model)")
     p.add_argument("--json", default=None, help="also write the report as JSON to this file")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     return p
@@ -97,7 +98,7 @@ def _model_source(args: argparse.Namespace):
     from ..metrics import quality_filter
     from ..sources import load
 
-    gen = load(args.model, device=args.device)
+    gen = load(args.model, device=args.device, precision=args.precision)
     if args.filter is None:
         return gen
     return quality_filter(

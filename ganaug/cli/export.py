@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ._common import add_cache_dir, add_root
+from ._common import add_cache_dir, add_precision, add_root
 
 DEFAULT_N = 10_000
 
@@ -98,6 +98,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     add_root(p)
     add_cache_dir(p)
+    add_precision(p, "generation")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
@@ -112,7 +113,7 @@ def _source(args: argparse.Namespace):
     from ..sources import load, parse_filter_spec
 
     confidence = parse_filter_spec(args.filter)["method"] == "confidence"
-    gen = load(args.model)
+    gen = load(args.model, precision=args.precision)
     data = args.data
     if confidence and data is None and args.classifier is None:
         data = _named_training_data(gen.provenance.get("data_source"))
@@ -159,6 +160,7 @@ def run(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         resume=args.resume,
         progress=not args.no_progress,
+        precision=args.precision,
     )
     if _rank() == 0:
         print(f"wrote {path}", file=sys.stdout)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ._common import add_precision
+
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser(
@@ -34,6 +36,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="images per grid row (default: the number of classes, or 8)",
     )
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
+    add_precision(p, "generation")
     return p
 
 
@@ -42,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ..sources import load, parse_label_spec, resolve_label_spec
 
-    gen = load(args.model, device=args.device)
+    gen = load(args.model, device=args.device, precision=args.precision)
     spec = parse_label_spec(args.labels)
     labels, _, n = resolve_label_spec(
         spec,

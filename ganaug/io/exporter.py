@@ -61,6 +61,14 @@ def _resolve_device(device: str | torch.device | None) -> torch.device:
     return torch.device(device)
 
 
+def _precision_of(source: Any, dev: torch.device) -> str | None:
+    """What a live source (or the generator inside a filter) samples in; None for a file."""
+    while not hasattr(source, "resolved_precision") and hasattr(source, "source"):
+        source = source.source
+    fn = getattr(source, "resolved_precision", None)
+    return fn(dev) if fn is not None else None
+
+
 def _source_info(source: SampleSource) -> dict[str, Any]:
     """What identifies the source in the job: model file hash and config, plus any wrapper."""
     config = getattr(source, "config", None)
@@ -88,6 +96,7 @@ def export(
     overwrite: bool = False,
     resume: bool = False,
     progress: bool = True,
+    precision: str = "auto",
 ) -> Path:
     """Write ``n`` synthetic samples of ``source`` to an HDF5 file (or shards under torchrun).
 
@@ -108,6 +117,9 @@ def export(
         overwrite: replace an existing file and discard an unfinished export of another command.
         resume: require an unfinished export at ``path`` to continue (error if there is none).
         progress: show a tqdm progress bar.
+        precision: when ``source`` is a model file: "auto" (bf16 on CUDA and on CPUs with
+            native bf16 units), "fp32" or "bf16" (a loaded Generator keeps its own). The file
+            records what ran; the bytes depend on the machine and the precision.
 
     Returns:
         ``path``.
@@ -126,7 +138,7 @@ def export(
     dev = _resolve_device(device)
     dist = init_dist(dev)  # under torchrun: one shard per rank, from Python as from the CLI
     if source is None or isinstance(source, (str, os.PathLike)):
-        source = load(source, device=dev)
+        source = load(source, device=dev, precision=precision)
     run = _plan(source, n, labels, seed, batch_size, dev, compression, chunk_rows)
     run.progress, run.overwrite, run.resume = progress, overwrite, resume
     path = Path(path)
@@ -177,7 +189,8 @@ def _plan(
         "compression": compression,
         "chunk_rows": cr,
         "image_shape": list(source.image_shape),
-        "device_type": dev.type,  # CUDA runs in bf16: its bytes differ from CPU's
+        "device_type": dev.type,  # with the precision: what the bytes depend on
+        "precision": _precision_of(source, dev),
         "range": [0, n],
     }
     job = json.loads(json.dumps(job))  # exactly what job.json and the file attribute hold

@@ -1,6 +1,6 @@
-"""Generator/discriminator architectures in a small registry (``mlp``, ``dcgan``)."""
+"""Generator/discriminator architectures in a small registry (``mlp``, ``dcgan``, ``cdcgan``)."""
 
-from . import dcgan, mlp  # noqa: F401  (registers the architectures)
+from . import cdcgan, dcgan, mlp  # noqa: F401  (registers the architectures)
 from ._registry import (
     ModelConfig,
     check_image_shape,

@@ -9,6 +9,7 @@ evaluation never know which one feeds them.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -28,6 +29,9 @@ __all__ = [
     "in_calls",
     "call_rows",
     "CALL_ROWS",
+    "PRECISIONS",
+    "native_bf16",
+    "use_bf16",
 ]
 
 LabelSpec = int | str | Sequence[int] | torch.Tensor | None
@@ -44,6 +48,30 @@ CALL_ROWS = {"cpu": 128, "cuda": 1024}
 
 def call_rows(device: torch.device) -> int:
     return CALL_ROWS.get(device.type, 256)
+
+
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+@functools.cache
+def native_bf16() -> bool:
+    """Whether this CPU multiplies bf16 natively (AMX or AVX-512 BF16; Linux's cpuinfo flags)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line for line in f if line.startswith("flags")), "").split()
+    except OSError:
+        return False
+    return "amx_bf16" in flags or "avx512_bf16" in flags
+
+
+def use_bf16(precision: str, device: torch.device) -> bool:
+    """bf16 autocast for the network's forward passes? ``"auto"``: on CUDA, and on a CPU with
+    native bf16 units (where it is 2-2.5x faster); fp32 elsewhere."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"expected precision one of {PRECISIONS}, got {precision!r}")
+    if precision == "auto":
+        return device.type == "cuda" or (device.type == "cpu" and native_bf16())
+    return precision == "bf16"
 
 
 @runtime_checkable

@@ -10,7 +10,7 @@ from torch import nn
 
 from .. import _rng
 from ..models import ModelConfig
-from .base import GeneratedSource, call_rows, in_calls
+from .base import GeneratedSource, call_rows, in_calls, use_bf16
 from .modelfile import ModelFile, file_sha256, read_model_file
 
 __all__ = ["Generator", "load", "DEFAULT_BATCH"]
@@ -27,6 +27,9 @@ class Generator(GeneratedSource):
         device: where sampling runs by default.
         model_file: the file it came from (gives provenance, sha256 and the discriminator).
         compile: wrap the module with ``torch.compile`` (pays off for long runs on GPU).
+        precision: "auto" (bf16 autocast on CUDA and on CPUs with native bf16 units, else
+            fp32), "fp32" or "bf16". Bytes are deterministic for a given machine and precision;
+            bf16 and fp32 samples differ slightly.
 
     Example:
         >>> g = ganaug.load("fashion-mnist")  # doctest: +SKIP
@@ -41,8 +44,11 @@ class Generator(GeneratedSource):
         device: str | torch.device = "cpu",
         model_file: ModelFile | None = None,
         compile: bool = False,
+        precision: str = "auto",
     ) -> None:
+        use_bf16(precision, torch.device("cpu"))  # validates
         self.config = config
+        self.precision = precision
         self.model_file = model_file
         self.compile = compile
         self._device = torch.device(device)
@@ -81,6 +87,11 @@ class Generator(GeneratedSource):
         if self._sha256 is None and self.model_file is not None:
             self._sha256 = file_sha256(self.model_file.path)
         return self._sha256
+
+    def resolved_precision(self, device: str | torch.device | None = None) -> str:
+        """ "bf16" or "fp32": what sampling on ``device`` runs in (recorded by exports)."""
+        dev = torch.device(device) if device is not None else self._device
+        return "bf16" if use_bf16(self.precision, dev) else "fp32"
 
     def to(self, device: str | torch.device) -> Generator:
         self._device = torch.device(device)
@@ -123,10 +134,10 @@ class Generator(GeneratedSource):
         idx = indices.to(dev, torch.int64)
         y = labels.to(dev, torch.int64) if self.num_classes else None
         out = torch.empty((idx.numel(), *self.image_shape), device=dev)
-        use_bf16 = dev.type == "cuda"
+        bf16 = use_bf16(self.precision, dev)
 
         def call(z: torch.Tensor, yb: torch.Tensor | None) -> torch.Tensor:
-            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_bf16):
+            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
                 return g(z, yb).float()
 
         for lo in range(0, idx.numel(), step):
@@ -139,7 +150,8 @@ class Generator(GeneratedSource):
         c = self.config
         return (
             f"Generator(arch={c.arch!r}, image_shape={c.image_shape}, "
-            f"num_classes={c.num_classes}, latent_dim={c.latent_dim}, device={self.device})"
+            f"num_classes={c.num_classes}, latent_dim={c.latent_dim}, device={self.device}, "
+            f"precision={self.precision!r})"
         )
 
 
@@ -154,6 +166,7 @@ def load(
     *,
     device: str | torch.device = "cpu",
     compile: bool = False,
+    precision: str = "auto",
 ) -> Generator:
     """Load a ganaug model file (or a bundled model name) as a :class:`Generator`.
 
@@ -163,4 +176,11 @@ def load(
         >>> g = ganaug.load("fashion-mnist", device="cpu")  # doctest: +SKIP
     """
     mf = read_model_file(model)
-    return Generator(mf.config, mf.build_generator(), device=device, model_file=mf, compile=compile)
+    return Generator(
+        mf.config,
+        mf.build_generator(),
+        device=device,
+        model_file=mf,
+        compile=compile,
+        precision=precision,
+    )

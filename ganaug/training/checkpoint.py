@@ -125,6 +125,7 @@ def checkpoint_state(nets: Any, step: int, best: dict[str, Any] | None) -> dict[
         "opt_g": nets.opt_g.state_dict(),
         "opt_d": nets.opt_d.state_dict(),
         "best": best,
+        "lecam": nets.lecam,  # the LeCam anchors (None when off)
     }
 
 
@@ -139,6 +140,8 @@ def restore(nets: Any, selector: Any | None, path: Path, *, lr_g: float, lr_d: f
     nets.ema.load_state_dict(state["ema"])
     nets.opt_g.load_state_dict(state["opt_g"])
     nets.opt_d.load_state_dict(state["opt_d"])
+    if nets.lecam is not None and state.get("lecam") is not None:
+        nets.lecam.copy_(state["lecam"])
     for opt, lr in ((nets.opt_g, lr_g), (nets.opt_d, lr_d)):
         for group in opt.param_groups:
             group["lr"] = lr

@@ -73,6 +73,12 @@ class TrainConfig:
         "weight of the mode-seeking (MSGAN) term against a generator that ignores z, as on tiny "
         "data sets (0 = off; 1 is the paper's value)",
     )
+    lecam: float = _opt(
+        0.0,
+        "weight of the LeCam regulariser on D (Tseng et al. 2021) against a discriminator that "
+        "overfits small data (0 = off; the paper uses 0.1-0.3)",
+    )
+    lecam_decay: float = _opt(0.99, "EMA decay of LeCam's anchors (the mean D outputs)")
     latent_dim: int = _opt(100, "size of z")
     arch_args: dict[str, Any] = _opt(
         dict, 'architecture options as JSON, e.g. \'{"g_width": 64, "d_width": 64}\''
@@ -85,6 +91,12 @@ class TrainConfig:
         0, "steps between FD evaluations for best-checkpoint selection (0 = off)"
     )
     eval_samples: int = _opt(2000, "samples per FD evaluation")
+    precision: str = _opt(
+        "auto",
+        "number format of the forward passes: auto = bf16 autocast on CUDA and on CPUs with "
+        "native bf16 units (AMX, AVX-512 BF16), fp32 elsewhere; losses, optimiser and EMA stay "
+        "fp32",
+    )
     time_limit: float | None = _opt(
         None, "stop after this many minutes of wall clock (checked at log steps; default: none)"
     )
@@ -105,6 +117,13 @@ class TrainConfig:
             raise ValueError(f"expected steps/epochs >= 0, got {self.steps}/{self.epochs}")
         if not (0.0 <= self.mode_seeking < math.inf):
             raise ValueError(f"expected a finite --mode-seeking >= 0, got {self.mode_seeking}")
+        if not (0.0 <= self.lecam < math.inf) or not (0.0 <= self.lecam_decay < 1.0):
+            raise ValueError(
+                f"expected a finite --lecam >= 0 and --lecam-decay in [0, 1), got "
+                f"{self.lecam}, {self.lecam_decay}"
+            )
+        if self.precision not in ("auto", "fp32", "bf16"):
+            raise ValueError(f"expected --precision auto, fp32 or bf16, got {self.precision!r}")
         if not (0.0 <= self.ema < 1.0):
             raise ValueError(f"expected --ema decay in [0, 1), got {self.ema}")
         if min(self.lr_g, self.lr_d) <= 0 or not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):

@@ -19,11 +19,21 @@ from .. import _rng
 from .._dist import Dist, unwrap, wrap
 from .._images import to_float
 from ..models import ModelConfig, create_discriminator, create_generator
+from ..sources.base import use_bf16
 from .diffaugment import diff_augment
 from .losses import d_loss, g_loss, gradient_penalty
 from .options import TrainConfig
 
-__all__ = ["Nets", "build_nets", "step_rng", "d_step", "g_step", "ema_update", "BatchStream"]
+__all__ = [
+    "Nets",
+    "build_nets",
+    "step_rng",
+    "d_step",
+    "g_step",
+    "ema_update",
+    "lecam_penalty",
+    "BatchStream",
+]
 
 
 @dataclass
@@ -35,6 +45,7 @@ class Nets:
     ema: nn.Module
     opt_g: torch.optim.Optimizer
     opt_d: torch.optim.Optimizer
+    lecam: torch.Tensor | None = None  # (2,) EMAs of mean D(x) and mean D(G(z)), for --lecam
 
     @property
     def g(self) -> nn.Module:
@@ -56,7 +67,8 @@ def build_nets(cfg: ModelConfig, tcfg: TrainConfig, device: torch.device, dist: 
     betas = (tcfg.beta1, tcfg.beta2)
     opt_g = torch.optim.Adam(g.parameters(), lr=tcfg.lr_g, betas=betas)
     opt_d = torch.optim.Adam(d.parameters(), lr=tcfg.lr_d, betas=betas)
-    return Nets(wrap(g, dist, device), wrap(d, dist, device), ema, opt_g, opt_d)
+    lecam = torch.zeros(2, device=device) if tcfg.lecam > 0 else None
+    return Nets(wrap(g, dist, device), wrap(d, dist, device), ema, opt_g, opt_d, lecam)
 
 
 def step_rng(seed: int, step: int, k: int, rank: int, device: torch.device) -> torch.Generator:
@@ -82,7 +94,7 @@ def d_step(
     """
     dev = real.device
     z = torch.randn((real.shape[0], tcfg.latent_dim), generator=rng, device=dev)
-    with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):
+    with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_bf16(tcfg.precision, dev)):
         with torch.set_grad_enabled(keep_fake):
             fake = (nets.G if keep_fake else nets.g)(z, y)  # (B, C, H, W) in [-1, 1]
         real_aug = diff_augment(real, tcfg.policy, rng)
@@ -94,10 +106,23 @@ def d_step(
         if tcfg.loss == "wgan-gp":
             gp = gradient_penalty(lambda x: nets.d(x, y), real_aug, fake_aug, generator=rng)
             loss = loss + tcfg.gp_weight * gp
+    if nets.lecam is not None:
+        loss = loss + tcfg.lecam * lecam_penalty(nets.lecam, out_real, out_fake, tcfg.lecam_decay)
     nets.opt_d.zero_grad(set_to_none=True)
     loss.backward()
     nets.opt_d.step()
     return loss.detach(), out_real.detach().mean(), out_fake.detach().mean(), fake, z
+
+
+def lecam_penalty(
+    anchors: torch.Tensor, out_real: torch.Tensor, out_fake: torch.Tensor, decay: float
+) -> torch.Tensor:
+    """LeCam regulariser (Tseng et al. 2021): ``mean relu(D(x) - a_fake)^2 + mean relu(a_real -
+    D(G(z)))^2``, with ``a_*`` EMAs (``decay``) of the mean logits, updated in place first."""
+    with torch.no_grad():
+        anchors.lerp_(torch.stack([out_real.mean(), out_fake.mean()]).float(), 1.0 - decay)
+    a_real, a_fake = anchors[0], anchors[1]
+    return (out_real - a_fake).relu().square().mean() + (a_real - out_fake).relu().square().mean()
 
 
 def g_step(
@@ -116,7 +141,8 @@ def g_step(
     large when G maps different z to the same image (mode collapse). It costs one more G pass.
     """
     d = nets.d.requires_grad_(False)  # no D weight grads (and no DDP reduction) in the G step
-    with torch.autocast(fake.device.type, dtype=torch.bfloat16, enabled=fake.is_cuda):
+    dev = fake.device
+    with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_bf16(tcfg.precision, dev)):
         loss = g_loss(tcfg.loss, d(diff_augment(fake, tcfg.policy, rng), y).float())
         if tcfg.mode_seeking > 0:
             z2 = torch.randn(z.shape, generator=rng, device=z.device)

@@ -1,0 +1,116 @@
+"""Class-conditional DCGAN with multiplicative label conditioning (``cdcgan``).
+
+The generator multiplies z by a learned label embedding (``z * embed(y)``, the embedding as wide
+as z) before a linear stem, so the label scales every latent direction instead of adding 50
+columns to a concatenated input; ``cond_bn`` additionally gives every BatchNorm a per-class gain
+and bias (conditional BatchNorm). The discriminator is ``dcgan``'s: stride-2 4x4 convolutions
+(width, 2 x width, ...), LeakyReLU(0.2) and a projection head. Sizes follow ``dcgan.plan``: a
+28 x 28 image starts from a 7 x 7 map of ``2 x g_width`` channels; 8 x 8 from 4 x 4.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ._registry import ModelConfig, register_arch
+from .dcgan import DCGANDiscriminator, plan
+
+
+class ConditionalBN(nn.Module):
+    """BatchNorm whose affine gain and bias come from the label (1 + gamma(y), beta(y)).
+
+    Without labels (an unconditional model) it is a plain affine BatchNorm.
+    """
+
+    def __init__(self, features: int, num_classes: int, dims: int) -> None:
+        super().__init__()
+        cls = nn.BatchNorm1d if dims == 1 else nn.BatchNorm2d
+        self.bn = cls(features, affine=num_classes == 0)
+        self.embed = nn.Embedding(num_classes, 2 * features) if num_classes > 0 else None
+        if self.embed is not None:
+            nn.init.zeros_(self.embed.weight)
+
+    def forward(self, h: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        h = self.bn(h)
+        if self.embed is None:
+            return h
+        gamma, beta = self.embed(y).chunk(2, dim=1)
+        shape = (h.shape[0], -1) + (1,) * (h.dim() - 2)
+        return h * (1.0 + gamma.view(shape)) + beta.view(shape)
+
+
+class CDCGANGenerator(nn.Module):
+    def __init__(
+        self,
+        *,
+        latent_dim: int,
+        image_shape: tuple[int, int, int],
+        num_classes: int,
+        width: int = 64,
+        cond_bn: bool = False,
+    ) -> None:
+        super().__init__()
+        c, self.height, self.width = image_shape
+        n_up, self.h0, self.w0 = plan(self.height, self.width)
+        self.ch0 = width * 2 ** (n_up - 1)
+        self.conditional = num_classes > 0
+        self.embed = nn.Embedding(num_classes, latent_dim) if self.conditional else None
+        bn_classes = num_classes if cond_bn else 0
+        n0 = self.ch0 * self.h0 * self.w0
+        self.stem = nn.Linear(latent_dim, n0, bias=False)
+        self.stem_bn = ConditionalBN(n0, bn_classes, 1) if bn_classes else nn.BatchNorm1d(n0)
+        self.ups = nn.ModuleList()
+        self.bns = nn.ModuleList()
+        ch = self.ch0
+        for _ in range(n_up - 1):
+            self.ups.append(nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=False))
+            self.bns.append(
+                ConditionalBN(ch // 2, bn_classes, 2) if bn_classes else nn.BatchNorm2d(ch // 2)
+            )
+            ch //= 2
+        self.out = nn.ConvTranspose2d(ch, c, 4, 2, 1)
+        self.cond_bn = bool(bn_classes)
+
+    def _bn(self, bn: nn.Module, h: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        return torch.relu(bn(h, y) if self.cond_bn else bn(h))
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        if self.embed is not None:
+            if y is None:
+                raise ValueError("this model is class-conditional: expected labels y, got None")
+            z = z * self.embed(y)
+        h = self._bn(self.stem_bn, self.stem(z), y)
+        h = h.view(z.shape[0], self.ch0, self.h0, self.w0)
+        for up, bn in zip(self.ups, self.bns, strict=True):
+            h = self._bn(bn, up(h), y)
+        x = torch.tanh(self.out(h))  # (B, C, h0 * 2**n, w0 * 2**n), at least (H, W)
+        top = (x.shape[2] - self.height) // 2
+        left = (x.shape[3] - self.width) // 2
+        return x[:, :, top : top + self.height, left : left + self.width]
+
+
+@register_arch("cdcgan")
+class CDCGAN:
+    ARCH_ARGS = ("g_width", "d_width", "cond_bn", "spectral_norm")
+
+    @staticmethod
+    def generator(cfg: ModelConfig) -> nn.Module:
+        a = cfg.arch_args
+        return CDCGANGenerator(
+            latent_dim=cfg.latent_dim,
+            image_shape=cfg.image_shape,
+            num_classes=cfg.num_classes,
+            width=int(a.get("g_width", 64)),
+            cond_bn=bool(a.get("cond_bn", False)),
+        )
+
+    @staticmethod
+    def discriminator(cfg: ModelConfig) -> nn.Module:
+        a = cfg.arch_args
+        return DCGANDiscriminator(
+            image_shape=cfg.image_shape,
+            num_classes=cfg.num_classes,
+            width=int(a.get("d_width", 64)),
+            spectral_norm=bool(a.get("spectral_norm", False)),
+        )

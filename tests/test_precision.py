@@ -1,0 +1,101 @@
+"""--precision auto|fp32|bf16 for training and generation, the cdcgan architecture and LeCam."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import ganaug
+from ganaug.models import ModelConfig, create_discriminator, create_generator
+from ganaug.sources.base import native_bf16, use_bf16
+from ganaug.training import train
+from ganaug.training.step import lecam_penalty
+
+from .test_train import FAST, TINY_DCGAN, _weights, small  # noqa: F401  (the fixture)
+
+
+def test_precision_resolution():
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert not use_bf16("fp32", cpu) and not use_bf16("fp32", cuda)
+    assert use_bf16("bf16", cpu) and use_bf16("bf16", cuda)
+    assert use_bf16("auto", cuda) and use_bf16("auto", cpu) == native_bf16()
+    with pytest.raises(ValueError, match="expected precision one of"):
+        use_bf16("fp16", cpu)
+    with pytest.raises(ValueError, match="expected precision one of"):
+        ganaug.load("fashion-mnist", precision="half")
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_generation_in_each_precision_is_finite_and_batch_exact(cond_model_path, precision):
+    gen = ganaug.load(cond_model_path, precision=precision)
+    assert gen.resolved_precision() == precision
+    ref, _ = gen.sample(130, labels="balanced", seed=2, output="float")
+    assert ref.shape == (130, 1, 28, 28) and torch.isfinite(ref).all()
+    for bs in (1, 64, 200):
+        x, _ = gen.sample(130, labels="balanced", seed=2, batch_size=bs, output="float")
+        assert torch.equal(x, ref), f"{precision}, batch_size={bs}"
+
+
+def test_bf16_and_fp32_samples_are_close_not_equal(cond_model_path):
+    a, _ = ganaug.load(cond_model_path, precision="fp32").sample(64, seed=0, output="float")
+    b, _ = ganaug.load(cond_model_path, precision="bf16").sample(64, seed=0, output="float")
+    assert (a - b).abs().max() < 0.1 and not torch.equal(a, b)
+
+
+def test_export_records_what_it_ran_in(cond_model_path, tmp_path):
+    for precision in ("fp32", "bf16"):
+        out = tmp_path / f"{precision}.h5"
+        ganaug.export(cond_model_path, out, 32, device="cpu", precision=precision, progress=False)
+        assert ganaug.H5Dataset(out).attrs["job"]["precision"] == precision
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_training_in_each_precision_is_finite_and_reproducible(tmp_path, small, precision):  # noqa: F811
+    common = {"arch": "dcgan", "arch_args": TINY_DCGAN, "steps": 3, "batch_size": 32, **FAST}
+    a = train(small, out=tmp_path / "a.safetensors", precision=precision, **common)
+    b = train(small, out=tmp_path / "b.safetensors", precision=precision, **common)
+    wa, wb = _weights(a), _weights(b)
+    assert all(torch.isfinite(v).all() for v in wa.values() if v.is_floating_point())
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_cdcgan_conditional_batchnorm_every_param_gets_grad():
+    torch.manual_seed(0)
+    cfg = ModelConfig(
+        arch="cdcgan", image_shape=(1, 28, 28), num_classes=10, arch_args={"cond_bn": True}
+    )
+    g, d = create_generator(cfg), create_discriminator(cfg)
+    y = torch.arange(4)
+    x = g(torch.randn(4, cfg.latent_dim), y)
+    assert x.shape == (4, 1, 28, 28) and torch.isfinite(x).all()
+    d(x, y).sum().backward()
+    for name, p in [*g.named_parameters(), *d.named_parameters()]:
+        assert p.grad is not None, name
+
+
+def test_lecam_penalty_pulls_d_outputs_towards_the_other_sides_anchor():
+    anchors = torch.zeros(2)
+    real, fake = torch.tensor([2.0, 4.0]), torch.tensor([-1.0, -3.0])
+    penalty = lecam_penalty(anchors, real, fake, decay=0.5)
+    assert torch.allclose(anchors, torch.tensor([1.5, -1.0]))  # EMAs of the means, updated first
+    # relu(D(x) - a_fake)^2 = (3, 5)^2, relu(a_real - D(G(z)))^2 = (2.5, 4.5)^2
+    expected = torch.tensor([9.0, 25.0]).mean() + torch.tensor([6.25, 20.25]).mean()
+    assert torch.allclose(penalty, expected)
+
+
+def test_lecam_trains_and_resumes_exactly(tmp_path, small):  # noqa: F811
+    common = {
+        "arch": "dcgan",
+        "arch_args": TINY_DCGAN,
+        "batch_size": 32,
+        "lecam": 0.3,
+        "precision": "fp32",
+        **FAST,
+    }
+    full = train(small, out=tmp_path / "full.safetensors", steps=4, **common)
+    part = tmp_path / "part.safetensors"
+    train(small, out=part, steps=2, **common)
+    train(small, out=part, steps=4, resume=True, **common)
+    a, b = _weights(full), _weights(part)
+    assert all(torch.isfinite(v).all() for v in a.values() if v.is_floating_point())
+    assert all(torch.equal(a[k], b[k]) for k in a)
