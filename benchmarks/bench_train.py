@@ -117,10 +117,8 @@ def ganaug_loop_ms(
     return (float(last["seconds"]) - float(first["seconds"])) / (int(last["step"]) - warmup) * 1e3
 
 
-def bench_speed(args: argparse.Namespace) -> None:
-    data = load_dataset("fashion-mnist")
-    arch_args = {"g_width": 32, "d_width": 32} if args.arch == "dcgan" else {}
-    kw = {
+def _loop_kwargs(args: argparse.Namespace, arch_args: dict) -> dict:
+    return {
         "arch": args.arch,
         "arch_args": arch_args,
         "batch": args.batch_size,
@@ -128,6 +126,12 @@ def bench_speed(args: argparse.Namespace) -> None:
         "warmup": args.warmup,
         "device": args.device,
     }
+
+
+def bench_speed(args: argparse.Namespace) -> None:
+    data = load_dataset("fashion-mnist")
+    arch_args = {"g_width": 32, "d_width": 32} if args.arch == "dcgan" else {}
+    kw = _loop_kwargs(args, arch_args)
     plain, ours = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(args.repeats):  # alternate, so load changes hit both alike
@@ -151,14 +155,7 @@ def bench_precision(args: argparse.Namespace) -> None:
     """(c) ganaug.train's ms per step in bf16 autocast against fp32, alternating, same run."""
     data = load_dataset("fashion-mnist")
     arch_args = json.loads(args.arch_args) if args.arch_args else {}
-    kw = {
-        "arch": args.arch,
-        "arch_args": arch_args,
-        "batch": args.batch_size,
-        "steps": args.steps,
-        "warmup": args.warmup,
-        "device": args.device,
-    }
+    kw = _loop_kwargs(args, arch_args)
     times: dict[str, list[float]] = {"fp32": [], "bf16": []}
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(args.repeats):
