@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from ._registry import ModelConfig, register_arch
-from .dcgan import DCGANDiscriminator, plan
+from .dcgan import DCGAN, center_crop, plan
 
 
 class ConditionalBN(nn.Module):
@@ -85,9 +85,7 @@ class CDCGANGenerator(nn.Module):
         for up, bn in zip(self.ups, self.bns, strict=True):
             h = self._bn(bn, up(h), y)
         x = torch.tanh(self.out(h))  # (B, C, h0 * 2**n, w0 * 2**n), at least (H, W)
-        top = (x.shape[2] - self.height) // 2
-        left = (x.shape[3] - self.width) // 2
-        return x[:, :, top : top + self.height, left : left + self.width]
+        return center_crop(x, self.height, self.width)
 
 
 @register_arch("cdcgan")
@@ -105,12 +103,4 @@ class CDCGAN:
             cond_bn=bool(a.get("cond_bn", False)),
         )
 
-    @staticmethod
-    def discriminator(cfg: ModelConfig) -> nn.Module:
-        a = cfg.arch_args
-        return DCGANDiscriminator(
-            image_shape=cfg.image_shape,
-            num_classes=cfg.num_classes,
-            width=int(a.get("d_width", 64)),
-            spectral_norm=bool(a.get("spectral_norm", False)),
-        )
+    discriminator = DCGAN.discriminator  # the same projection D

@@ -25,6 +25,12 @@ def plan(height: int, width: int) -> tuple[int, int, int]:
     return n_up, math.ceil(height / 2**n_up), math.ceil(width / 2**n_up)
 
 
+def center_crop(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """The central (height, width) window of (B, C, H', W') images, H' >= height, W' >= width."""
+    top, left = (x.shape[2] - height) // 2, (x.shape[3] - width) // 2
+    return x[:, :, top : top + height, left : left + width]
+
+
 class DCGANGenerator(nn.Module):
     def __init__(
         self,
@@ -60,9 +66,7 @@ class DCGANGenerator(nn.Module):
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         h = self.stem(self.cond(z, y)).view(z.shape[0], self.ch0, self.h0, self.w0)
         x = self.blocks(h)  # (B, C, h0 * 2**n, w0 * 2**n), at least (H, W)
-        top = (x.shape[2] - self.height) // 2
-        left = (x.shape[3] - self.width) // 2
-        return x[:, :, top : top + self.height, left : left + self.width]
+        return center_crop(x, self.height, self.width)
 
 
 class DCGANDiscriminator(nn.Module):
