@@ -10,6 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
+import ganaug
 from ganaug.data import ImageData, fingerprint, load_dataset
 
 
@@ -176,3 +177,27 @@ def test_labels_beyond_class_names_are_refused(real):
     data = ImageData(torch.as_tensor(x)[:, None], torch.as_tensor(y), ["a", "b"], "mine")
     with pytest.raises(ValueError, match=r"0..K-1 \(2 classes\)"):
         load_dataset(data)
+
+
+def test_digits_is_a_second_real_data_set_that_trains(tmp_path):
+    from ganaug.training import train
+
+    data = load_dataset("digits")
+    test = load_dataset("digits:test")
+    assert data.images.shape == (1500, 1, 8, 8) and data.images.dtype == torch.uint8
+    assert len(test) == 297 and data.num_classes == 10 and data.class_names[3] == "3"
+    assert int(data.images.max()) == 255 and set(data.labels.tolist()) == set(range(10))
+    assert fingerprint(data.images, data.labels) != fingerprint(test.images, test.labels)
+    out = train(
+        "digits",
+        out=tmp_path / "d.safetensors",
+        arch_args={"g_width": 8, "d_width": 8, "embed_dim": 8},
+        steps=3,
+        batch_size=32,
+        log_every=1,
+        sample_every=0,
+        checkpoint_every=0,
+        progress=False,
+    )
+    gen = ganaug.load(out)
+    assert gen.image_shape == (1, 8, 8) and gen.provenance["data_source"] == "digits"

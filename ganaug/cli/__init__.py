@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args._run(args) or 0)
-    except (ValueError, FileNotFoundError, IsADirectoryError, PermissionError, OSError) as e:
+    except (ValueError, ImportError, OSError) as e:  # OSError: FileNotFound, IsADirectory, ...
         print(f"ganaug {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

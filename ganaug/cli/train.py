@@ -20,11 +20,13 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "train",
         help="train a (class-conditional) GAN on real data and write a model file",
         description="Train a GAN and write one .safetensors model file. DATA: fashion-mnist, "
-        "mnist (add :test for the test split; under --root), an image folder with one "
+        "mnist, digits (add :test for the test split; under --root), an image folder with one "
         "sub-folder per class, or an .h5/.npz file with 'images' (N,H,W[,C]) and 'labels'. "
         "Scale out with: torchrun --nproc-per-node N -m ganaug train ...",
     )
-    p.add_argument("data", help="fashion-mnist | mnist | IMAGE_FOLDER | FILE.h5 | FILE.npz")
+    p.add_argument(
+        "data", help="fashion-mnist | mnist | digits | IMAGE_FOLDER | FILE.h5 | FILE.npz"
+    )
     p.add_argument("--out", required=True, help="model file to write (.safetensors)")
     p.add_argument(
         "--run-dir",

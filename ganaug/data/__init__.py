@@ -6,7 +6,7 @@ and int64 labels), through :func:`load_dataset`.
 
 from .arrays import ImageData, fingerprint, image_to_uint8_chw, to_tensors
 from .loading import H5_SUFFIXES, load_dataset
-from .named import DEBIAN_FASHION_MNIST, NAMED, default_root, fashion_mnist, mnist
+from .named import DEBIAN_FASHION_MNIST, NAMED, default_root, digits, fashion_mnist, mnist
 
 __all__ = [
     "DEBIAN_FASHION_MNIST",
@@ -14,6 +14,7 @@ __all__ = [
     "ImageData",
     "NAMED",
     "default_root",
+    "digits",
     "fashion_mnist",
     "fingerprint",
     "image_to_uint8_chw",

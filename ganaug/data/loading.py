@@ -8,7 +8,7 @@ from typing import Any
 
 from . import files
 from .arrays import ImageData, from_items, labels_tensor, resize, to_tensors
-from .named import NAMED, fashion_mnist, mnist
+from .named import NAMED, digits, fashion_mnist, mnist
 
 __all__ = ["load_dataset", "H5_SUFFIXES"]
 
@@ -24,7 +24,8 @@ def load_dataset(
     """Resolve a data spec to an :class:`ImageData`.
 
     Args:
-        spec: ``"fashion-mnist"`` / ``"mnist"`` (``":test"`` suffix for the test split), a folder
+        spec: ``"fashion-mnist"`` / ``"mnist"`` / ``"digits"`` (``":test"`` suffix for the
+            test split), a folder
             of images (class sub-folders become labels, as torchvision ``ImageFolder``), an
             ``.h5`` / ``.npz`` file with ``images`` (N, H, W[, C]) and optional ``labels``, or any
             Dataset yielding ``(PIL image | tensor | ndarray, int)``.
@@ -69,6 +70,8 @@ def _load_path(
     if name in NAMED:
         if split not in ("", "train", "test"):
             raise ValueError(f"expected {name}, {name}:train or {name}:test, got {spec!r}")
+        if name == "digits":
+            return digits(train=split != "test")
         reader = fashion_mnist if name == "fashion-mnist" else mnist
         ds = reader(root, train=split != "test")
         images, labels = to_tensors(ds)

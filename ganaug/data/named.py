@@ -15,10 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from .._files import replacing
+from .arrays import ImageData
 
-__all__ = ["DEBIAN_FASHION_MNIST", "NAMED", "default_root", "fashion_mnist", "mnist"]
+__all__ = ["DEBIAN_FASHION_MNIST", "NAMED", "default_root", "digits", "fashion_mnist", "mnist"]
 
-NAMED = ("fashion-mnist", "mnist")
+NAMED = ("fashion-mnist", "mnist", "digits")
+DIGITS_TEST = 297  # the last sixth of scikit-learn's 1,797 digits: the held-out test split
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 _FMNIST_FILES = (
     "train-images-idx3-ubyte",
@@ -92,3 +94,29 @@ def mnist(root: str | os.PathLike | None = None, *, train: bool = True) -> Any:
             f"MNIST is not under {root / 'MNIST' / 'raw'} ({e}); place the four raw idx files "
             f"there (nothing is downloaded)"
         ) from e
+
+
+def digits(*, train: bool = True) -> ImageData:
+    """scikit-learn's bundled 8x8 handwritten digits (1,797 images, 10 classes, works offline).
+
+    Pixels 0..16 become uint8 0..255; the first 1,500 images are the training split, the last
+    297 the test split (``digits:test``). Needs ``pip install 'ganaug[digits]'`` (scikit-learn).
+    """
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError as e:
+        raise ImportError(
+            "the digits data set comes from scikit-learn: pip install 'ganaug[digits]'"
+        ) from e
+    import numpy as np
+    import torch
+
+    d = load_digits()
+    x = torch.from_numpy(np.round(d.images * (255.0 / 16.0)).astype(np.uint8))[:, None]
+    y = torch.from_numpy(d.target.astype(np.int64))
+    cut = len(y) - DIGITS_TEST
+    rows = slice(0, cut) if train else slice(cut, None)
+    names = [str(k) for k in range(10)]
+    return ImageData(
+        x[rows].contiguous(), y[rows].clone(), names, "digits" + ("" if train else ":test")
+    )
