@@ -62,9 +62,7 @@ def _resolve_device(device: str | torch.device | None) -> torch.device:
 
 
 def _precision_of(source: Any, dev: torch.device) -> str | None:
-    """What a live source (or the generator inside a filter) samples in; None for a file."""
-    while not hasattr(source, "resolved_precision") and hasattr(source, "source"):
-        source = source.source
+    """What a live source samples in ("bf16" / "fp32"); None for a stored file."""
     fn = getattr(source, "resolved_precision", None)
     return fn(dev) if fn is not None else None
 

@@ -103,6 +103,11 @@ class FilteredSource(GeneratedSource):
     def sha256(self) -> str | None:
         return getattr(self.source, "sha256", None)
 
+    def resolved_precision(self, device: str | torch.device | None = None) -> str | None:
+        """What the wrapped generator samples in on ``device`` (the filter scores in fp32)."""
+        fn = getattr(self.source, "resolved_precision", None)
+        return fn(device) if fn is not None else None
+
     @property
     def config(self) -> Any:
         return getattr(self.source, "config", None)

@@ -103,6 +103,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         from ..models import list_archs
+        from ..sources.base import PRECISIONS
         from .diffaugment import parse_policy
         from .losses import check_loss
 
@@ -122,7 +123,7 @@ class TrainConfig:
                 f"expected a finite --lecam >= 0 and --lecam-decay in [0, 1), got "
                 f"{self.lecam}, {self.lecam_decay}"
             )
-        if self.precision not in ("auto", "fp32", "bf16"):
+        if self.precision not in PRECISIONS:
             raise ValueError(f"expected --precision auto, fp32 or bf16, got {self.precision!r}")
         if not (0.0 <= self.ema < 1.0):
             raise ValueError(f"expected --ema decay in [0, 1), got {self.ema}")
