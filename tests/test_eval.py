@@ -112,6 +112,24 @@ def test_report_of_a_conditional_model(tiny_gan, fm, data_root, classifier):
     assert again.fd == r.fd and again.kid_mean == r.kid_mean and again.recall == r.recall
 
 
+def test_within_class_spread_tells_real_images_from_one_prototype_per_class(
+    fm, data_root, classifier
+):
+    x, y = fm
+    x, y = x[-1000:], y[-1000:]
+    first = torch.stack([torch.nonzero(y == c)[0, 0] for c in range(10)])
+    kw = {"n": 1000, "root": data_root, "classifier": classifier, "cas": False}
+    real = evaluate((x, y), "fashion-mnist", **kw)
+    collapsed = evaluate((x[first[y]], y), "fashion-mnist", **kw)  # each class: one image
+    assert real.class_recall > 0.6 and real.class_coverage > 0.6, real.to_dict()
+    assert collapsed.class_recall < 0.05 and collapsed.class_coverage < 0.1, collapsed.to_dict()
+    for r in (real, collapsed):
+        rows = [(row["recall"], row["coverage"]) for row in r.classes]
+        assert r.class_recall == pytest.approx(sum(a for a, _ in rows) / 10)
+        assert r.class_coverage == pytest.approx(sum(b for _, b in rows) / 10)
+    assert "within-class recall" in real.table()
+
+
 def test_unconditional_model_gets_a_histogram_only(uncond_model_path, data_root, classifier):
     r = evaluate(
         str(uncond_model_path), "fashion-mnist", n=200, root=data_root, classifier=classifier

@@ -376,3 +376,83 @@ def test_a_short_real_training_run_lowers_fd(tmp_path, fmnist_train, fmnist_test
         fake, _ = ganaug.load(path).sample(1000, labels="balanced", seed=0)
         fds.append(frechet_distance(real, fake, feature_model=clf))
     assert fds[1] < 0.5 * fds[0], fds
+
+
+def test_selection_never_keeps_a_collapsed_generator():
+    from ganaug.training.monitor import Selector
+
+    sel = Selector(
+        real=torch.zeros(8, 1, 16, 16, dtype=torch.uint8), feature_model=dict, n=8, seed=0
+    )
+    assert sel.consider({"fd": 50.0, "recall": 0.50, "coverage": 0.60}, 1)
+    # a lower FD from a generator that lost its spread (recall 0.2 < 0.9 x 0.5) is not kept
+    assert not sel.consider({"fd": 40.0, "recall": 0.20, "coverage": 0.60}, 2)
+    assert not sel.consider({"fd": 40.0, "recall": 0.50, "coverage": 0.30}, 3)
+    assert sel.consider({"fd": 45.0, "recall": 0.52, "coverage": 0.62}, 4)
+    assert not sel.consider({"fd": 46.0, "recall": 0.55, "coverage": 0.66}, 5)  # diverse, worse
+    # the run's high becomes recall 0.62: the kept 0.52 is below 0.9 x 0.62, so this one wins
+    assert sel.consider({"fd": 60.0, "recall": 0.62, "coverage": 0.72}, 6)
+    assert sel.consider({"fd": 48.0, "recall": 0.60, "coverage": 0.70}, 7)
+    assert not sel.consider({"fd": math.nan, "recall": 0.9, "coverage": 0.9}, 8)
+    assert sel.best_step == 7 and sel.best == {"fd": 48.0, "recall": 0.60, "coverage": 0.70}
+    sel.best_state = {"w": torch.ones(1)}
+    again = Selector(real=sel.real, feature_model=dict, n=8, seed=0)
+    again.load(sel.state())
+    assert (again.best, again.best_step, again.top) == (sel.best, 7, sel.top)
+    old = Selector(real=sel.real, feature_model=dict, n=8, seed=0)
+    old.load({"fd": 30.0, "step": 9, "ema": {}})  # a checkpoint from before recall/coverage
+    assert old.consider({"fd": 35.0, "recall": 0.4, "coverage": 0.5}, 10)
+
+
+def test_selection_logs_fd_recall_coverage_and_exports_the_kept_step(tmp_path, small, monkeypatch):
+    monkeypatch.setenv("GANAUG_CACHE", str(tmp_path / "cache"))
+    out = train(
+        small,
+        out=tmp_path / "m.safetensors",
+        arch="dcgan",
+        arch_args=TINY_DCGAN,
+        steps=6,
+        batch_size=32,
+        eval_every=3,
+        eval_samples=64,
+        **FAST,
+    )
+    evals = {int(r["step"]): r for r in _log_rows(tmp_path / "m.run") if r["fd"]}
+    assert sorted(evals) == [3, 6]
+    for r in evals.values():
+        assert float(r["fd"]) >= 0 and 0 <= float(r["recall"]) <= 1
+        assert 0 <= float(r["coverage"]) <= 1 and 0 <= float(r["class_acc"]) <= 1
+    p = ganaug.load(out).provenance
+    kept = evals[p["selected_step"]]
+    assert p["selected_fd"] == pytest.approx(float(kept["fd"]), rel=1e-5)
+    assert p["selected_recall"] == pytest.approx(float(kept["recall"]), rel=1e-5)
+    assert p["selected_coverage"] == pytest.approx(float(kept["coverage"]), rel=1e-5)
+    # a run shorter than one interval evaluates nothing and exports its last step
+    short = train(
+        small,
+        out=tmp_path / "s.safetensors",
+        arch="mlp",
+        arch_args=TINY_MLP,
+        steps=2,
+        batch_size=32,
+        eval_every=3,
+        eval_samples=64,
+        **FAST,
+    )
+    assert ganaug.load(short).provenance["selected_fd"] is None
+    assert not any(r["fd"] for r in _log_rows(tmp_path / "s.run"))
+
+
+def test_time_limit_alone_bounds_the_run(tmp_path, small):
+    few = ImageData(small.images[:64], small.labels[:64], small.class_names, "fm64")
+    out = train(
+        few,
+        out=tmp_path / "m.safetensors",
+        arch="mlp",
+        arch_args=TINY_MLP,
+        batch_size=32,
+        time_limit=0.04,
+        **FAST,
+    )
+    # past the 10-epoch default (10 x 64 // 32 = 20 steps), and stopped by the clock
+    assert ganaug.load(out).provenance["steps"] > 20

@@ -108,6 +108,8 @@ def evaluate(
         setattr(report, key, value)
     if class_report and classifier is not None:
         _class_report(report, classifier, samples, train, test, kw)
+        if samples.conditional and real[1] is not None:
+            _within_class(report, fr, real[1], ff, samples.labels, prdc_k)
     if cas and samples.conditional:
         scores = distances.classification_accuracy_score(
             (samples.images, samples.labels),
@@ -219,3 +221,29 @@ def _class_report(
     report.classes = rows
     if samples.conditional:
         report.class_accuracy = float((pred == samples.labels).float().mean())
+
+
+def _within_class(
+    report: EvalReport,
+    fr: torch.Tensor,
+    real_labels: torch.Tensor,
+    ff: torch.Tensor,
+    labels: torch.Tensor,
+    k: int,
+) -> None:
+    """Recall and coverage inside each class: class c's samples against class c's real images.
+
+    The spread the overall figures can hide: a generator that draws one prototype per class
+    has a fair overall coverage of the class centres but a within-class recall near 0.
+    """
+    for row in report.classes:
+        c = row["class"]
+        real_c, fake_c = fr[real_labels == c], ff[labels == c]
+        if min(len(real_c), len(fake_c)) <= k:
+            row["recall"] = row["coverage"] = None  # too few images for k-NN manifolds
+            continue
+        pr = distances.prdc(real_c, fake_c, k=k)
+        row["recall"], row["coverage"] = pr["recall"], pr["coverage"]
+    for key in ("recall", "coverage"):
+        values = [row[key] for row in report.classes if row.get(key) is not None]
+        setattr(report, f"class_{key}", sum(values) / len(values) if values else None)

@@ -29,6 +29,8 @@ class EvalReport:
     coverage: float | None = None
     prdc_k: int = 5
     class_accuracy: float | None = None
+    class_recall: float | None = None  # the mean over classes of the within-class recall
+    class_coverage: float | None = None  # and coverage (class c's samples vs its real images)
     classifier_test_accuracy: float | None = None
     classes: list[dict[str, Any]] = field(default_factory=list)
     cas: float | None = None
@@ -70,6 +72,9 @@ def format_table(report: Any) -> str:
         lines.append(f"  {'classifier test accuracy':<28}{_num(r.classifier_test_accuracy):>12}")
     if r.class_accuracy is not None:
         lines.append(f"  {'class accuracy of samples':<28}{_num(r.class_accuracy):>12}")
+    if r.class_recall is not None:
+        lines.append(f"  {'within-class recall':<28}{_num(r.class_recall):>12}")
+        lines.append(f"  {'within-class coverage':<28}{_num(r.class_coverage):>12}")
     if r.cas is not None:
         lines.append(f"  {f'CAS (n={r.cas_n})':<28}{_num(r.cas):>12}")
         lines.append(f"  {'  same on real images':<28}{_num(r.cas_real_baseline):>12}")
@@ -88,7 +93,9 @@ def _kid(r: Any) -> str:
 
 def _class_header(conditional: bool) -> str:
     head = f"  {'class':<22}{'predicted':>10}"
-    return head + (f"{'requested':>11}{'assigned':>10}" if conditional else "")
+    return head + (
+        f"{'requested':>11}{'assigned':>10}{'recall':>8}{'coverage':>10}" if conditional else ""
+    )
 
 
 def _class_row(row: dict[str, Any], conditional: bool) -> str:
@@ -96,4 +103,5 @@ def _class_row(row: dict[str, Any], conditional: bool) -> str:
     text = f"  {name:<22}{row['predicted']:>10}"
     if conditional:
         text += f"{row['requested']:>11}{_num(row['assigned'], '.3f'):>10}"
+        text += f"{_num(row.get('recall'), '.3f'):>8}{_num(row.get('coverage'), '.3f'):>10}"
     return text

@@ -14,7 +14,7 @@ from ..data import ImageData
 from ..models import ModelConfig
 from .options import MUTABLE, TrainConfig
 
-__all__ = ["RUN_MARKER", "model_config", "total_steps", "resolved_config"]
+__all__ = ["RUN_MARKER", "UNBOUNDED", "model_config", "total_steps", "resolved_config"]
 
 RUN_MARKER = "ganaug-train-run"  # config.json of a run folder says what it is
 
@@ -38,9 +38,15 @@ def model_config(cfg: TrainConfig, data: ImageData) -> tuple[ModelConfig, torch.
     return model_cfg, data.labels if conditional else None
 
 
+UNBOUNDED = 2**62  # the step count of a run bounded by --time-limit alone
+
+
 def total_steps(cfg: TrainConfig, n: int, dist: Dist) -> int:
+    """Steps to run: --steps, else --epochs, else until --time-limit, else 10 epochs."""
     if cfg.steps is not None:
         return int(cfg.steps)
+    if cfg.epochs is None and cfg.time_limit is not None:
+        return UNBOUNDED
     per_epoch = n // (cfg.batch_size * dist.world)
     return math.ceil((cfg.epochs if cfg.epochs is not None else 10) * per_epoch / cfg.n_critic)
 

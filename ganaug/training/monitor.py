@@ -1,5 +1,6 @@
 """What a training run records besides weights: the loss log, sample grids, and best-checkpoint
-selection by Frechet distance (``ganaug.metrics``) of EMA samples against real images."""
+selection of the EMA generator by FD, recall and coverage (``ganaug.metrics``) against real
+images."""
 
 from __future__ import annotations
 
@@ -18,7 +19,19 @@ from .._images import to_uint8
 
 __all__ = ["LossLog", "sample_images", "save_grid", "Selector"]
 
-LOG_FIELDS = ("step", "epoch", "seconds", "loss_d", "loss_g", "d_real", "d_fake", "fd", "class_acc")
+LOG_FIELDS = (
+    "step",
+    "epoch",
+    "seconds",
+    "loss_d",
+    "loss_g",
+    "d_real",
+    "d_fake",
+    "fd",
+    "recall",
+    "coverage",
+    "class_acc",
+)
 
 
 class LossLog:
@@ -124,7 +137,14 @@ def save_grid(
 
 
 class Selector:
-    """Keeps the EMA generator with the lowest FD against held-out real images.
+    """Keeps the best EMA generator by FD, among those that are not collapsed.
+
+    Every evaluation measures FD, recall and coverage (k = 5) of ``n`` samples against held-out
+    real images in a domain classifier's features. FD alone does not see a generator that
+    draws a few prototypes per class well (its FD can still fall), so an evaluation only
+    competes on FD while its recall and coverage are each at least ``keep`` times the highest
+    seen so far in the run. When a later evaluation raises that bar above the kept one, the
+    next evaluation that clears it replaces the kept one, whatever its FD.
 
     Args:
         real: uint8 reference images (N, C, H, W).
@@ -132,20 +152,36 @@ class Selector:
             data; called at the first evaluation (training it can take minutes).
         n: generated samples per evaluation.
         seed: sample seed (fixed, so evaluations differ only by the weights).
+        keep: the share of the run's best recall and coverage an evaluation must reach.
     """
 
     def __init__(
-        self, *, real: torch.Tensor, feature_model: Callable[[], nn.Module], n: int, seed: int
+        self,
+        *,
+        real: torch.Tensor,
+        feature_model: Callable[[], nn.Module],
+        n: int,
+        seed: int,
+        keep: float = 0.9,
     ) -> None:
-        self.real, self.n, self.seed = real, n, seed
-        self._make_model, self._model = feature_model, None
-        self.best_fd, self.best_step, self.best_state = math.inf, -1, None
+        self.real, self.n, self.seed, self.keep = real, n, seed, keep
+        self._make_model, self._model, self._real_features = feature_model, None, None
+        self.best: dict[str, float] = {"fd": math.inf, "recall": 0.0, "coverage": 0.0}
+        self.best_step, self.best_state = -1, None
+        self.top = {"recall": 0.0, "coverage": 0.0}  # the run's highest so far
+
+    @property
+    def best_fd(self) -> float:
+        return self.best["fd"]
+
+    def _diverse(self, m: dict[str, float]) -> bool:
+        return all(m[k] >= self.keep * self.top[k] for k in self.top)
 
     def evaluate(
         self, ema: nn.Module, *, step: int, latent_dim: int, num_classes: int, device: torch.device
-    ) -> tuple[float, float | None]:
-        """FD (and class accuracy for a conditional model) of the generator's samples."""
-        from ..metrics import class_accuracy, frechet_distance
+    ) -> dict[str, float | None]:
+        """FD, recall, coverage (and class accuracy for a conditional model) of the samples."""
+        from ..metrics import class_accuracy, extract_features, frechet_distance_features, prdc
 
         ema = recalibrate_bn(
             ema, latent_dim=latent_dim, num_classes=num_classes, seed=self.seed, device=device
@@ -160,22 +196,39 @@ class Selector:
         )
         if self._model is None:
             self._model = self._make_model()
-        fd = frechet_distance(self.real, fake, feature_model=self._model)
-        if math.isfinite(fd) and fd < self.best_fd:
-            self.best_fd, self.best_step = fd, step
+            self._real_features = extract_features(self._model, self.real)
+        ff = extract_features(self._model, fake)
+        pr = prdc(self._real_features, ff, k=5)
+        m = {
+            "fd": frechet_distance_features(self._real_features, ff),
+            "recall": pr["recall"],
+            "coverage": pr["coverage"],
+        }
+        if self.consider(m, step):
             self.best_state = {k: v.detach().cpu().clone() for k, v in ema.state_dict().items()}
         acc = class_accuracy(self._model, fake, labels) if num_classes else None
-        return fd, acc
+        return {**m, "class_acc": acc}
+
+    def consider(self, m: dict[str, float], step: int) -> bool:
+        """Update the run's highs with one evaluation; True if it becomes the kept one."""
+        if not math.isfinite(m["fd"]):
+            return False
+        self.top = {k: max(v, m[k]) for k, v in self.top.items()}
+        if self._diverse(m) and (m["fd"] < self.best["fd"] or not self._diverse(self.best)):
+            self.best, self.best_step = dict(m), step
+            return True
+        return False
 
     def state(self) -> dict[str, Any] | None:
         if self.best_state is None:
             return None
-        return {"fd": self.best_fd, "step": self.best_step, "ema": self.best_state}
+        return {**self.best, "step": self.best_step, "ema": self.best_state, "top": self.top}
 
     def load(self, state: dict[str, Any] | None) -> None:
-        if state is not None:
-            self.best_fd, self.best_step = float(state["fd"]), int(state["step"])
-            self.best_state = state["ema"]
+        if state is not None:  # checkpoints before recall/coverage selection have only "fd"
+            self.best = {k: float(state.get(k, 0.0)) for k in ("fd", "recall", "coverage")}
+            self.best_step, self.best_state = int(state["step"]), state["ema"]
+            self.top = {k: float(v) for k, v in state.get("top", self.top).items()}
 
     def best_module(self, ema: nn.Module) -> nn.Module:
         """The best generator (a copy of ``ema`` with the best weights), or ``ema`` itself."""

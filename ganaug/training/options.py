@@ -44,7 +44,11 @@ class TrainConfig:
     ``epochs`` converts to steps by the data size; ``time_limit`` is in minutes of wall clock.
     """
 
-    arch: str = _opt("dcgan", "architecture: mlp (the classic MLP GAN) or dcgan")
+    arch: str = _opt(
+        "cdcgan",
+        "architecture: cdcgan (conv, z times a label embedding), dcgan (conv, label "
+        "concatenated) or mlp (the classic MLP GAN)",
+    )
     conditional: bool | None = _opt(
         None,
         "ignore the labels and train an unconditional model (default: class-conditional when "
@@ -53,12 +57,14 @@ class TrainConfig:
         action="store_const",
         const=False,
     )
-    loss: str = _opt("hinge", "minimax (non-saturating) | hinge | wgan-gp | lsgan")
+    loss: str = _opt("minimax", "minimax (non-saturating) | hinge | wgan-gp | lsgan")
     steps: int | None = _opt(None, "generator updates (overrides --epochs)")
-    epochs: float | None = _opt(None, "passes over the data (default: 10 when --steps is not set)")
+    epochs: float | None = _opt(
+        None, "passes over the data (default: 10 when neither --steps nor --time-limit is set)"
+    )
     batch_size: int = _opt(64, "images per step and process")
-    lr_g: float = _opt(2e-4, "generator Adam learning rate")
-    lr_d: float = _opt(2e-4, "discriminator Adam learning rate")
+    lr_g: float = _opt(8e-4, "generator Adam learning rate")
+    lr_d: float = _opt(8e-4, "discriminator Adam learning rate")
     beta1: float = _opt(0.5, "Adam beta1")
     beta2: float = _opt(0.999, "Adam beta2")
     n_critic: int = _opt(1, "discriminator updates per generator update")
@@ -88,9 +94,11 @@ class TrainConfig:
     sample_every: int = _opt(500, "steps between sample grids in the run folder (0 = at the end)")
     checkpoint_every: int = _opt(500, "steps between checkpoints")
     eval_every: int = _opt(
-        0, "steps between FD evaluations for best-checkpoint selection (0 = off)"
+        2000,
+        "steps between evaluations (FD, recall, coverage against real images) for "
+        "best-checkpoint selection; 0 = off, and a run shorter than this exports its last step",
     )
-    eval_samples: int = _opt(2000, "samples per FD evaluation")
+    eval_samples: int = _opt(2000, "samples per evaluation")
     precision: str = _opt(
         "auto",
         "number format of the forward passes: auto = bf16 autocast on CUDA and on CPUs with "
@@ -98,7 +106,9 @@ class TrainConfig:
         "fp32",
     )
     time_limit: float | None = _opt(
-        None, "stop after this many minutes of wall clock (checked at log steps; default: none)"
+        None,
+        "stop after this many minutes of wall clock (checked at log steps); alone, without "
+        "--steps or --epochs, the run lasts until then",
     )
 
     def __post_init__(self) -> None:

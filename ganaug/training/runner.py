@@ -1,8 +1,10 @@
 """``train``: train a (class-conditional) GAN on real data and write one model file.
 
-The known fixes are on by default: hinge loss, Adam(0.5, 0.999), an EMA generator for sampling
-(parameters and BatchNorm statistics), a projection discriminator for conditional data, and
-best-checkpoint selection by Frechet distance in a domain classifier's feature space. The step
+The defaults are the recipe measured best on Fashion-MNIST (benchmarks/RESULTS.md): ``cdcgan``
+(z times a label embedding, a projection discriminator), the non-saturating loss, Adam 8e-4
+(0.5, 0.999), bf16 autocast where the CPU has native bf16 units, an EMA generator for sampling
+(parameters and BatchNorm statistics), and best-checkpoint selection every 2,000 steps by FD among
+the evaluations whose recall and coverage are not collapsed (:class:`.monitor.Selector`). The step
 itself lives in :mod:`.step` (``d_step`` / ``g_step``), records in :mod:`.monitor`, the run
 folder and checkpoints in :mod:`.checkpoint`, the options in :mod:`.options`.
 """
@@ -29,7 +31,7 @@ from .checkpoint import (
     restore,
     save_checkpoint,
 )
-from .config import model_config, resolved_config, total_steps
+from .config import UNBOUNDED, model_config, resolved_config, total_steps
 from .monitor import LossLog, Selector, recalibrate_bn, save_grid
 from .options import TrainConfig
 from .step import BatchStream, Nets, build_nets, d_step, ema_update, g_step, step_rng
@@ -177,7 +179,7 @@ def _loop(nets: Nets, ctx: _Context, stream: BatchStream, start: int) -> int:
     cfg, dev, rank = ctx.cfg, ctx.device, ctx.dist.rank
     log = LossLog(ctx.run / "log.csv", resume_step=start) if ctx.dist.main else None
     bar = tqdm(
-        total=ctx.total,
+        total=None if ctx.total == UNBOUNDED else ctx.total,
         initial=start,
         disable=not (ctx.progress and ctx.dist.main),
         unit="step",
@@ -209,7 +211,9 @@ def _loop(nets: Nets, ctx: _Context, stream: BatchStream, start: int) -> int:
     bar.close()
     if n_acc:  # a partial interval since the last log line
         _log(ctx, log, bar, acc, n_acc, done, stream, time.monotonic() - t0)
-    if ctx.selector is not None and not ctx.due(done, cfg.eval_every) and done > start:
+    # a closing evaluation, unless one just ran or the run is shorter than one interval
+    closing = done > start and done >= cfg.eval_every and not ctx.due(done, cfg.eval_every)
+    if ctx.selector is not None and closing:
         _evaluate(nets, ctx, log, done)
     if ctx.dist.main:
         _grid(nets, ctx, done)
@@ -279,7 +283,7 @@ def _grid(nets: Nets, ctx: _Context, done: int) -> None:
 
 
 def _evaluate(nets: Nets, ctx: _Context, log: LossLog | None, done: int) -> None:
-    fd, acc = ctx.selector.evaluate(
+    m = ctx.selector.evaluate(
         nets.ema,
         step=done,
         latent_dim=ctx.cfg.latent_dim,
@@ -287,7 +291,7 @@ def _evaluate(nets: Nets, ctx: _Context, log: LossLog | None, done: int) -> None
         device=ctx.device,
     )
     if log is not None:
-        log.write(step=done, fd=fd, class_acc=acc)
+        log.write(step=done, **m)
 
 
 def _checkpoint(nets: Nets, ctx: _Context, done: int) -> None:
@@ -305,7 +309,8 @@ def _export(nets: Nets, ctx: _Context, data: ImageData, out: Path, done: int) ->
     from ..sources import save
 
     sel = ctx.selector
-    g = sel.best_module(nets.ema) if sel is not None and sel.best_state else None
+    selected = sel is not None and sel.best_state is not None
+    g = sel.best_module(nets.ema) if selected else None
     if g is None:  # no selection: the last EMA generator with recomputed BN statistics
         g = recalibrate_bn(
             nets.ema,
@@ -322,8 +327,10 @@ def _export(nets: Nets, ctx: _Context, data: ImageData, out: Path, done: int) ->
         "seed": ctx.cfg.seed,
         "loss": ctx.cfg.loss,
         "ema": ctx.cfg.ema,
-        "selected_step": sel.best_step if sel is not None and sel.best_state else done,
-        "selected_fd": sel.best_fd if sel is not None and sel.best_state else None,
+        "selected_step": sel.best_step if selected else done,
+        "selected_fd": sel.best["fd"] if selected else None,
+        "selected_recall": sel.best["recall"] if selected else None,
+        "selected_coverage": sel.best["coverage"] if selected else None,
         "train_config": ctx.resolved["train"],
     }
     save(out, config=ctx.model_cfg, generator=g, discriminator=nets.d, provenance=provenance)
