@@ -59,12 +59,15 @@ def test_training_in_each_precision_is_finite_and_reproducible(tmp_path, small, 
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
 
 
-def test_cdcgan_conditional_batchnorm_every_param_gets_grad():
+@pytest.mark.parametrize("cond_bn", [True, False])
+def test_cdcgan_with_and_without_conditional_batchnorm_every_param_gets_grad(cond_bn):
     torch.manual_seed(0)
     cfg = ModelConfig(
-        arch="cdcgan", image_shape=(1, 28, 28), num_classes=10, arch_args={"cond_bn": True}
+        arch="cdcgan", image_shape=(1, 28, 28), num_classes=10, arch_args={"cond_bn": cond_bn}
     )
     g, d = create_generator(cfg), create_discriminator(cfg)
+    n_cbn = sum(type(m).__name__ == "ConditionalBN" for m in g.modules())
+    assert n_cbn == (2 if cond_bn else 0)  # 28 x 28: the stem's BatchNorm and the 14 x 14 one
     y = torch.arange(4)
     x = g(torch.randn(4, cfg.latent_dim), y)
     assert x.shape == (4, 1, 28, 28) and torch.isfinite(x).all()

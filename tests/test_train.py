@@ -263,7 +263,7 @@ def test_output_folder_of_another_run_is_refused(tmp_path, small):
 def test_resume_with_another_configuration_is_refused(tmp_path, small):
     common = {"arch": "mlp", "arch_args": TINY_MLP, "batch_size": 32, **FAST}
     train(small, out=tmp_path / "m.safetensors", steps=1, **common)
-    with pytest.raises(ValueError, match="another configuration.*loss: checkpoint 'hinge', now"):
+    with pytest.raises(ValueError, match="another configuration.*loss: checkpoint 'minimax', now"):
         train(small, out=tmp_path / "m.safetensors", steps=2, loss="lsgan", resume=True, **common)
     other = ImageData(small.images.flip(3), small.labels, small.class_names, "flipped")
     with pytest.raises(ValueError, match="data_fingerprint"):
@@ -354,28 +354,33 @@ def test_bundled_model_loads_with_fashion_mnist_classes(fmnist_train):
     assert gen.provenance["n_images"] == 60000
 
 
-def test_a_short_real_training_run_lowers_fd(tmp_path, fmnist_train, fmnist_test):
-    from ganaug.metrics import frechet_distance, train_domain_classifier
+# Within-class recall (mean over classes of class c's samples against class c's real images,
+# k = 5, this test's features) measured on this protocol on the 2-core Xeon: 0.20 with bf16
+# (auto) and 0.16 with fp32 after 300 default steps; 0.027 for the collapsed dcgan bundled
+# before issue 12 (one prototype per class, overall class accuracy 0.92); 0.0009 untrained;
+# 0.96 for held-out real images. The floor sits at half the fp32 figure, 3x the collapsed one.
+WITHIN_CLASS_RECALL_FLOOR = 0.08
 
-    x = torch.as_tensor(np.asarray(fmnist_train.data[:5000]))[:, None]
-    data = ImageData(x, fmnist_train.targets[:5000].clone(), list(fmnist_train.classes), "fm5k")
-    clf = train_domain_classifier(x, data.labels, epochs=1, seed=0)
-    real = torch.as_tensor(np.asarray(fmnist_test.data[:1000]))[:, None]
-    common = {
-        "arch": "dcgan",
-        "arch_args": {"g_width": 32, "d_width": 32},
-        "ema": 0.99,
-        "batch_size": 64,
-        **FAST,
-        "log_every": 50,
-    }
+
+def test_a_short_real_training_run_lowers_fd_and_keeps_spread_within_classes(
+    tmp_path, fmnist_train
+):
+    from ganaug.metrics import evaluate, train_domain_classifier
+
+    x = torch.as_tensor(np.asarray(fmnist_train.data))[:, None]
+    data = ImageData(
+        x[:5000], fmnist_train.targets[:5000].clone(), list(fmnist_train.classes), "fm5k"
+    )
+    held = ImageData(x[-1000:], fmnist_train.targets[-1000:].clone(), data.class_names, "fm1k")
+    clf = train_domain_classifier(data.images, data.labels, epochs=1, seed=0)
+    common = {**FAST, "log_every": 50}  # every other option at its default: the shipped recipe
     untrained = train(data, out=tmp_path / "u.safetensors", steps=0, **common)
     trained = train(data, out=tmp_path / "t.safetensors", steps=300, **common)
-    fds = []
-    for path in (untrained, trained):
-        fake, _ = ganaug.load(path).sample(1000, labels="balanced", seed=0)
-        fds.append(frechet_distance(real, fake, feature_model=clf))
-    assert fds[1] < 0.5 * fds[0], fds
+    kw = {"n": 1000, "test_data": held, "classifier": clf, "cas": False}
+    before, after = (evaluate(str(p), data, **kw) for p in (untrained, trained))
+    assert after.fd < 0.5 * before.fd, (before.fd, after.fd)
+    assert after.class_recall >= WITHIN_CLASS_RECALL_FLOOR, after.to_dict()
+    assert ganaug.load(trained).config.arch == "cdcgan"
 
 
 def test_selection_never_keeps_a_collapsed_generator():

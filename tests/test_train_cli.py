@@ -133,5 +133,5 @@ def test_cli_refuses_another_run_folder_and_resumes_its_own(tmp_path, npz):
     r = _run(*args, "--steps", "4", "--resume")
     assert r.returncode == 0, r.stderr
     assert ganaug.load(tmp_path / "m.safetensors").provenance["steps"] == 4
-    r = _run(*args, "--steps", "6", "--resume", "--loss", "minimax")
+    r = _run(*args, "--steps", "6", "--resume", "--loss", "hinge")
     assert r.returncode == 2 and "another configuration" in r.stderr
