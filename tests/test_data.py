@@ -191,7 +191,7 @@ def test_digits_is_a_second_real_data_set_that_trains(tmp_path):
     out = train(
         "digits",
         out=tmp_path / "d.safetensors",
-        arch_args={"g_width": 8, "d_width": 8, "embed_dim": 8},
+        arch_args={"g_width": 8, "d_width": 8},  # the default arch (cdcgan), narrow
         steps=3,
         batch_size=32,
         log_every=1,
