@@ -11,11 +11,10 @@ from torchvision import tv_tensors
 from torchvision.transforms.v2 import Transform
 
 from .._images import expect_shape
-from ..data import image_to_uint8_chw
 from ..sources.base import SampleSource
 from . import functional as F
 from ._forms import detect_form, to_form
-from ._seeding import ClassStreams, coin_flips, stream_seed
+from ._seeding import ClassStreams, CoinBlocks, stream_seed
 
 __all__ = ["SyntheticReplace", "find_labels"]
 
@@ -122,7 +121,9 @@ class SyntheticReplace(Transform):
         self.normalize = normalize
         self._rows = 0  # rows seen so far (main process, or this worker)
         self._streams = ClassStreams()  # per-class draw counters and cached blocks
-        self._label: Any = None  # the label of the call in progress (set before forward)
+        self._flips = CoinBlocks()  # the row stream's coin flips, 4096 at a time
+        self._call: dict[str, Any] = {"label": None}  # the call in progress (a plain dict:
+        # nn.Module.__setattr__ costs more than the rest of a per-sample call)
         self.register_forward_pre_hook(SyntheticReplace._read_label)
 
     @staticmethod
@@ -130,7 +131,8 @@ class SyntheticReplace(Transform):
         """Forward pre-hook: find the label in the whole sample (``forward`` passes only the
         images to ``make_params``)."""
         sample = args if len(args) > 1 else args[0]
-        module._label = module.labels_getter(sample) if module.source.num_classes > 0 else None
+        conditional = module.source.num_classes > 0
+        module._call["label"] = module.labels_getter(sample) if conditional else None
 
     def check_inputs(self, flat_inputs: list[Any]) -> None:
         found = sorted({type(x).__name__ for x in flat_inputs if isinstance(x, _GEOMETRY)})
@@ -143,7 +145,7 @@ class SyntheticReplace(Transform):
 
     def make_params(self, flat_inputs: list[Any]) -> dict[str, Any]:
         """Decide the replaced rows, their classes and the synthetic sample indices."""
-        images = [x for x in flat_inputs if x is not self._label]
+        images = [x for x in flat_inputs if x is not self._call["label"]]
         if len(images) != 1:
             raise ValueError(
                 "expected one image in the sample (a tv_tensors.Image, a PIL image, or a tensor "
@@ -153,23 +155,43 @@ class SyntheticReplace(Transform):
         image = images[0]
         batched = isinstance(image, torch.Tensor) and image.ndim == 4
         self._check_image(image, batched)
-        n = image.shape[0] if batched else 1
         seed = stream_seed(self.seed)
-        rows = coin_flips(self._rows, n, seed, self.p).nonzero().flatten()  # (k,)
+        if not batched:  # the per-sample path in DataLoader workers: no small tensor ops
+            return self._one_sample(seed)
+        n = image.shape[0]
+        rows = self._flips(self._rows, n, seed, self.p).nonzero().flatten()  # (k,)
         if self.source.num_classes > 0:  # checked on every call, not only when a row is drawn
-            classes = self._classes(self._label, batched, n)[rows]
+            classes = self._classes(self._call["label"], batched, n)[rows]
         else:
             classes = torch.full((rows.numel(),), -1, dtype=torch.int64)
         self._rows += n
         draws = self._streams.assign(classes)  # (k,) per-class draw numbers
         return {"rows": rows, "classes": classes, "draws": draws, "seed": seed, "batched": batched}
 
+    def _one_sample(self, seed: int) -> dict[str, Any]:
+        conditional = self.source.num_classes > 0
+        c = self._one_class(self._call["label"]) if conditional else -1  # checked on every call
+        chosen = self._flips.one(self._rows, seed, self.p)
+        self._rows += 1
+        classes = [c] if chosen else []
+        draws = self._streams.assign(classes).tolist()
+        return {"rows": classes, "classes": classes, "draws": draws, "seed": seed, "batched": False}
+
+    def _one_class(self, label: Any) -> int:
+        if isinstance(label, int) and not isinstance(label, bool):
+            if not 0 <= label < self.source.num_classes:
+                raise ValueError(
+                    f"expected a class label in [0, {self.source.num_classes}), got {label}"
+                )
+            return label
+        return int(self._classes(label, False, 1)[0])
+
     def transform(self, inpt: Any, params: dict[str, Any]) -> Any:
         """Swap the chosen rows of ``inpt`` for synthetic ones (a new object)."""
-        if inpt is self._label:
+        if inpt is self._call["label"]:
             return inpt
         rows = params["rows"]
-        if rows.numel() == 0:
+        if len(rows) == 0:
             return inpt
         device = inpt.device if isinstance(inpt, torch.Tensor) else "cpu"
         synth = self._streams.fetch(
@@ -191,7 +213,7 @@ class SyntheticReplace(Transform):
             F.check_batch(image, shape, what="images")
         else:
             found = (
-                tuple(image_to_uint8_chw(image).shape)
+                (len(image.getbands()), image.height, image.width)
                 if isinstance(image, PIL.Image.Image)
                 else tuple(image.shape)
             )
@@ -245,7 +267,7 @@ class SyntheticReplace(Transform):
 
     def __getstate__(self) -> dict[str, Any]:
         state = super().__getstate__() if hasattr(super(), "__getstate__") else self.__dict__
-        return {**state, "_label": None}
+        return {**state, "_call": {"label": None}}
 
     def extra_repr(self) -> str:
         return f"source={type(self.source).__name__}, p={self.p}, seed={self.seed}"
