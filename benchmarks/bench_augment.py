@@ -8,7 +8,12 @@
     ``mixer / (precomputed + generation)``: nothing but the generation itself costs. With
     ``--device cuda`` it also times ``ganaug.mix`` with and without the side-stream prefetch.
 
-Run: ``python benchmarks/bench_augment.py`` (``--quick`` for a smoke run).
+(c) ``SyntheticReplace`` (p = 0.5) in a torchvision v2 pipeline against the same pipeline
+    without it, in the same run (target >= 0.7x): per sample in a DataLoader (workers 0, the
+    transform called on each (image, label)), and as a batch transform after the DataLoader.
+
+Run: ``python benchmarks/bench_augment.py`` (``--quick`` for a smoke run; ``--only replace``
+for part (c) alone).
 """
 
 from __future__ import annotations
@@ -161,21 +166,81 @@ def train_mix(loader, gen, device: str, prefetch: bool) -> None:
     torch.cuda.synchronize()
 
 
+class _Joint(torch.utils.data.Dataset):
+    """A dataset whose transform sees (image, label), as v2 joint transforms do."""
+
+    def __init__(self, base, transform) -> None:
+        self.base, self.transform = base, transform
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getitem__(self, i: int):
+        return self.transform(*self.base[i])
+
+
+def bench_replace(gen, base, n: int, repeats: int) -> None:
+    """Batches/s of a v2 pipeline with and without SyntheticReplace(p=0.5), interleaved."""
+    from ganaug.augment import SyntheticReplace
+
+    real = Subset(base, range(n))
+    tail = [v2.PILToTensor(), v2.ToDtype(torch.float32, scale=True), v2.Normalize(MEAN, STD)]
+    norm = v2.Normalize(MEAN, STD)
+
+    def per_sample(with_it: bool) -> float:
+        head = [SyntheticReplace(gen, p=0.5, seed=0)] if with_it else []
+        loader = DataLoader(_Joint(real, v2.Compose(head + tail)), batch_size=64)
+        return len(loader) / timed(lambda: [None for _ in loader])
+
+    tensors = Subset(base, range(n))  # PIL -> float [0, 1] per sample, then a batch transform
+    loader = DataLoader(_Joint(tensors, v2.Compose(tail[:2])), batch_size=64)  # x in [0, 1]
+
+    def per_batch(with_it: bool) -> float:
+        t = SyntheticReplace(gen, p=0.5, seed=0, normalize=(MEAN, STD)) if with_it else None
+
+        def run() -> None:
+            for x, y in loader:
+                x = norm(x)
+                if t is not None:
+                    x, y = t(x, y)
+
+        return len(loader) / timed(run)
+
+    for name, fn in (("per sample, workers 0", per_sample), ("batch transform", per_batch)):
+        fn(True)  # warm up (first blocks, allocator)
+        runs = [(fn(False), fn(True)) for _ in range(repeats)]
+        base_rate = sorted(r[0] for r in runs)[len(runs) // 2]
+        with_rate = sorted(r[1] for r in runs)[len(runs) // 2]
+        print(
+            f"SyntheticReplace p=0.5, {name}: {with_rate:6.1f} batches/s against "
+            f"{base_rate:6.1f} without = {with_rate / base_rate:4.2f}x (target >= 0.7), "
+            f"medians of {repeats}"
+        )
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default=None, help="model file (default: bundled fashion-mnist)")
     p.add_argument("--device", default="cpu", help="device for part (b)")
     p.add_argument("--data", default=None, help="Fashion-MNIST root (default: ganaug's)")
     p.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
+    p.add_argument("--only", choices=("dataset", "mixer", "replace"), default=None)
     args = p.parse_args()
     print(f"torch {torch.__version__}, {platform.machine()}, {torch.get_num_threads()} threads")
     gen, _ = load_source(args.model, "cpu")
+    if args.only in (None, "replace"):
+        pil = fashion_mnist(args.data, train=True)
+        bench_replace(gen, pil, 1024 if args.quick else 8192, 1 if args.quick else 3)
+    if args.only == "replace":
+        return
     # uint8 tensors out of the loader (normalise on the device): the per-item pipeline stays
     # small, so (a) measures generation, not torchvision's per-item transform overhead
     real = fashion_mnist(args.data, train=True, transform=v2.PILToTensor())
-    bench_dataset(gen, real, 1024 if args.quick else 8192, 1 if args.quick else 3)
-    gen_dev, _ = load_source(args.model, args.device)
-    bench_mixer(gen_dev, real, args.device, 4 if args.quick else 40, 1 if args.quick else 3)
+    if args.only in (None, "dataset"):
+        bench_dataset(gen, real, 1024 if args.quick else 8192, 1 if args.quick else 3)
+    if args.only in (None, "mixer"):
+        gen_dev, _ = load_source(args.model, args.device)
+        bench_mixer(gen_dev, real, args.device, 4 if args.quick else 40, 1 if args.quick else 3)
 
 
 if __name__ == "__main__":

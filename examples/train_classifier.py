@@ -116,7 +116,9 @@ def with_mixer(args, train_set, test_loader, device: torch.device) -> float:
     torch.manual_seed(0)
     model = make_model().to(device)
     # one MixLoader for all epochs: its counters go on, so each epoch gets new rows
-    mixed = ganaug.mix(loader, gen, device=device, ratio=args.ratio, normalize=(MEAN, STD))
+    mixed = ganaug.mix(
+        loader, gen, device=device, ratio=args.ratio, normalize=(MEAN, STD), return_mask=True
+    )
     train_epochs(model, mixed, args.epochs, device)
     return accuracy(model, test_loader, device)
 

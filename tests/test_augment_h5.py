@@ -57,5 +57,5 @@ def test_h5_source_in_transform_and_mixer(fmnist_test, h5src):
     want, _ = h5src.sample(12, labels=yo[24:], seed=4)  # uint8 rows, as the batch
     assert torch.equal(x, keep) and torch.equal(xo[24:], want) and syn[24:].all()
     loader = DataLoader(TensorDataset(x.float() / 255, y), batch_size=8)
-    batches = list(mix(loader, h5src, device="cpu", ratio=0.25, mode="replace"))
+    batches = list(mix(loader, h5src, device="cpu", ratio=0.25, mode="replace", return_mask=True))
     assert len(batches) == 3 and all(int(s.sum()) == 2 for _, _, s in batches)

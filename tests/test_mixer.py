@@ -105,13 +105,42 @@ def test_unconditional_rows_get_label_minus_one(batch, ugen):
 def test_mix_wraps_a_dataloader_on_cpu(batch, gen):
     x, y = batch
     loader = DataLoader(TensorDataset(x, y), batch_size=16)
-    out = list(mix(loader, gen, device="cpu", ratio=0.5, seed=4))
+    out = list(mix(loader, gen, device="cpu", ratio=0.5, seed=4, return_mask=True))
     assert len(out) == len(mix(loader, gen, device="cpu")) == 3
     mixer = SyntheticMixer(gen, ratio=0.5, seed=4)
     for (xb, yb), got in zip(loader, out, strict=True):
         assert all(torch.equal(p, q) for p, q in zip(mixer(xb, yb), got, strict=True))
+    plain = list(mix(loader, gen, device="cpu", ratio=0.5, seed=4))  # (x, y): drop-in
+    assert all(len(b) == 2 for b in plain)
+    for (xp, yp), (xm, ym, _) in zip(plain, out, strict=True):
+        assert torch.equal(xp, xm) and torch.equal(yp, ym)
     with pytest.raises(ValueError, match="batches \\(x, y\\)"):
         next(iter(mix([x], gen, device="cpu")))
+
+
+def test_an_unchanged_training_loop_trains_with_mix(data_root, gen):
+    from ganaug.data import fashion_mnist
+
+    to_tensor = v2.Compose([v2.PILToTensor(), v2.ToDtype(torch.float32, scale=True)])
+    real = fashion_mnist(data_root, train=True, transform=to_tensor)
+    real = torch.utils.data.Subset(real, range(512))
+    loader = DataLoader(
+        real, batch_size=64, shuffle=True, num_workers=2, generator=torch.Generator().manual_seed(0)
+    )
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 10))
+    opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    losses, rows = [], 0
+    for _ in range(3):
+        for data, target in mix(loader, gen, device="cpu", ratio=0.25):  # as in pytorch/examples
+            loss = torch.nn.functional.cross_entropy(model(data), target)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+            rows += len(target)
+    assert rows == 3 * 8 * (64 + 16)  # 8 batches of 64 real + 16 synthetic rows, 3 epochs
+    assert sum(losses[-8:]) < 0.7 * sum(losses[:8]), losses
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="the prefetch path needs CUDA")
@@ -119,8 +148,8 @@ def test_mix_cuda_prefetch_equals_no_prefetch(batch, gen):
     x, y = batch
     loader = DataLoader(TensorDataset(normalized(x), y), batch_size=16, pin_memory=True)
     kw = dict(device="cuda", ratio=0.5, normalize=(MEAN, STD), seed=1)
-    fast = list(mix(loader, gen, prefetch=True, **kw))
-    slow = list(mix(loader, gen, prefetch=False, **kw))
+    fast = list(mix(loader, gen, prefetch=True, return_mask=True, **kw))
+    slow = list(mix(loader, gen, prefetch=False, return_mask=True, **kw))
     for a, b in zip(fast, slow, strict=True):
         assert all(p.is_cuda and torch.equal(p, q) for p, q in zip(a, b, strict=True))
 

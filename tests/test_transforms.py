@@ -107,6 +107,136 @@ def test_bad_input(batch, gen, fmnist_test):
         SyntheticReplace(gen)(x, y[:5])
 
 
+# ---- torchvision v2 conventions (the checks of torchvision's check_transform and its sample
+# smoke test, for a classification transform) ------------------------------------------------
+
+
+def _passthrough_items():
+    from pathlib import Path
+
+    return {
+        "int": 0,
+        "float": 0.0,
+        "bool": True,
+        "none": None,
+        "str": "str",
+        "path": Path.cwd(),
+        "object": object(),
+        "tensor": torch.empty(5),
+        "array": np.empty(5),
+    }
+
+
+@pytest.mark.parametrize("kind", ["pure", "pil", "tv_image"])
+def test_v2_sample_smoke_every_container(batch, gen, kind):
+    from torch.utils._pytree import tree_flatten
+
+    x, y = batch
+    image = {
+        "pure": x[0],
+        "pil": v2.functional.to_pil_image(x[0]),
+        "tv_image": tv_tensors.Image(x[0]),
+    }[kind]
+    sample = {"image": image, "labels": int(y[0]), **_passthrough_items()}
+    if kind != "pure":
+        sample["other_pure_tensor"] = torch.zeros(1, 28, 28, dtype=torch.uint8)  # v2: passed
+    for container in (dict, list, tuple):
+        inp = sample if container is dict else container(sample.values())
+        t = SyntheticReplace(gen, p=1.0, seed=0)
+        out = t(inp)
+        in_flat, in_spec = tree_flatten(inp)
+        out_flat, out_spec = tree_flatten(out)
+        assert out_spec == in_spec
+        for a, b in zip(in_flat, out_flat, strict=True):
+            if a is image:
+                assert type(b) is type(a) and b is not a  # the image, replaced
+            else:
+                assert b is a, (container, type(a))  # everything else passes through
+        pickle.loads(pickle.dumps(t))
+
+
+def test_v2_check_transform_output_types_and_pickle(batch, gen):
+    x, y = batch
+    t = SyntheticReplace(gen, p=1.0, seed=3)
+    for inp in (
+        x[0],
+        tv_tensors.Image(x[0]),
+        v2.functional.to_pil_image(x[0]),
+        x,
+        tv_tensors.Image(x),
+    ):
+        back = pickle.loads(pickle.dumps(t))
+        label = y if isinstance(inp, torch.Tensor) and inp.ndim == 4 else y[0]
+        out, out_label = back(inp, label)
+        assert isinstance(out, type(inp)) and out_label is label
+    assert isinstance(t(x, y)[0], torch.Tensor)
+
+
+@pytest.mark.parametrize(
+    "label",
+    [3, torch.tensor(3), torch.nn.functional.one_hot(torch.tensor(3), 10).float()],
+    ids=["int", "0-d", "soft"],
+)
+def test_labels_found_in_dicts_and_tuples(batch, gen, label):
+    x, _ = batch
+    want, _ = SyntheticReplace(gen, p=1.0, seed=5)(x[0], 3)
+    for sample in (
+        {"label": label, "image": x[0]},  # key order and 'label' (v2's fallback) both fine
+        {"labels": label, "image": x[0]},
+        {"image": tv_tensors.Image(x[0]), "labels": label, "id": torch.tensor(7)},
+        (x[0], label),
+        (x[0], {"labels": label}),
+    ):
+        out = SyntheticReplace(gen, p=1.0, seed=5)(sample)
+        img = out["image"] if isinstance(out, dict) else out[0]
+        assert torch.equal(torch.as_tensor(img), want)
+    custom = SyntheticReplace(gen, p=1.0, seed=5, labels_getter=lambda s: s["cls"])
+    assert torch.equal(custom({"pixels": x[0], "cls": label})["pixels"], want)
+
+
+def test_batched_soft_labels_and_tv_image_batch(batch, gen):
+    x, y = batch
+    soft = torch.nn.functional.one_hot(y, 10).float()
+    want, _ = SyntheticReplace(gen, p=0.5, seed=4)(x, y)
+    out, out_y = SyntheticReplace(gen, p=0.5, seed=4)(x, soft)
+    assert torch.equal(out, want) and out_y is soft
+    d = SyntheticReplace(gen, p=0.5, seed=4)({"images": tv_tensors.Image(x), "labels": y})
+    assert isinstance(d["images"], tv_tensors.Image) and torch.equal(d["images"], want)
+
+
+def test_normalize_after_v2_normalize(batch, gen):
+    x, y = batch
+    mean, std = (0.286,), (0.353,)
+    norm = v2.Normalize(mean, std)
+    x01 = x.float() / 255
+    plain, _ = SyntheticReplace(gen, p=0.5, seed=6)(x01, y)
+    after, _ = SyntheticReplace(gen, p=0.5, seed=6, normalize=(mean, std))(norm(x01), y)
+    torch.testing.assert_close(after, norm(plain))
+    with pytest.raises(ValueError, match=r"float image in \[0, 1\].*normalize=\(mean, std\)"):
+        SyntheticReplace(gen, p=0.5)(norm(x01), y)
+    with pytest.raises(
+        ValueError, match="normalize=.*for normalised float images, got Tensor of dtype torch.uint8"
+    ):
+        SyntheticReplace(gen, normalize=(mean, std))(x, y)
+
+
+def test_v2_conventions_bad_input(batch, gen):
+    x, y = batch
+    with pytest.raises(
+        ValueError, match=r"expected a key 'labels'.*found keys \['image', 'klass'\]"
+    ):
+        SyntheticReplace(gen)({"image": x[0], "klass": 3})
+    boxes = tv_tensors.BoundingBoxes([[0, 0, 5, 5]], format="XYXY", canvas_size=(28, 28))
+    with pytest.raises(ValueError, match="holds BoundingBoxes, which would not describe"):
+        SyntheticReplace(gen)({"boxes": boxes, "image": tv_tensors.Image(x[0]), "labels": 3})
+    with pytest.raises(ValueError, match="expected one image in the sample.*found 2"):
+        SyntheticReplace(gen)(
+            {"a": tv_tensors.Image(x[0]), "b": tv_tensors.Image(x[1]), "labels": 3}
+        )
+    with pytest.raises(ValueError, match="labels_getter 'default' or a callable"):
+        SyntheticReplace(gen, labels_getter="labels")
+
+
 # ---- albumentations adapter --------------------------------------------------------------
 
 
@@ -128,6 +258,27 @@ def test_albumentations_hwc_pipeline(fmnist_test, gen):
     assert np.array_equal(skipped, img)
     two_d = A.Compose([AlbuReplace(gen, p=1.0)])(image=img[..., 0], label=1)["image"]
     assert two_d.shape == (28, 28)
+
+
+def test_albumentations_finds_labels_and_normalizes(fmnist_test, gen):
+    from ganaug.augment.albu import SyntheticReplace as AlbuReplace
+
+    img = fmnist_test.data[0].numpy()[..., None]
+    want = A.Compose([AlbuReplace(gen, p=1.0)], seed=1)(image=img, label=4)["image"]
+    for data in ({"labels": 4}, {"class_label": 4}):
+        got = A.Compose([AlbuReplace(gen, p=1.0)], seed=1)(image=img, **data)["image"]
+        assert np.array_equal(got, want)
+    named = A.Compose([AlbuReplace(gen, p=1.0, label_key="y")], seed=1)(image=img, y=4)
+    assert np.array_equal(named["image"], want)
+    mean, std = (0.286,), (0.353,)
+    norm = A.Compose(
+        [
+            A.Normalize(mean, std, max_pixel_value=255.0),
+            AlbuReplace(gen, p=1.0, normalize=(mean, std)),
+        ],
+        seed=1,
+    )(image=img, label=4)["image"]
+    np.testing.assert_allclose(norm, (want / 255.0 - mean[0]) / std[0], rtol=1e-5, atol=1e-5)
 
 
 def test_albumentations_serialisation_and_pickle(fmnist_test, gen):
@@ -153,8 +304,12 @@ def test_albumentations_bad_input(gen):
 
     pipe = A.Compose([AlbuReplace(gen, p=1.0)])
     img = np.zeros((28, 28, 1), np.uint8)
-    with pytest.raises(ValueError, match="requires \\['label'\\]"):
-        pipe(image=img)
+    with pytest.raises(ValueError, match=r"under 'label' or 'labels'.*found keys \['klass'\]"):
+        pipe(image=img, klass=1)
+    with pytest.raises(ValueError, match=r"under 'y'.*found keys \['label'\]"):
+        A.Compose([AlbuReplace(gen, p=1.0, label_key="y")])(image=img, label=1)
+    with pytest.raises(ValueError, match=r"float image in \[0, 1\].*normalize=\(mean, std\)"):
+        pipe(image=np.full((28, 28, 1), -0.5, np.float32), label=1)
     with pytest.raises(ValueError, match=r"\(28, 28, 1\).*\(32, 32, 3\)"):
         pipe(image=np.zeros((32, 32, 3), np.uint8), label=1)
     with pytest.raises(ValueError, match="integer class label"):

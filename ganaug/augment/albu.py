@@ -36,8 +36,10 @@ __all__ = ["SyntheticReplace"]
 class SyntheticReplace(A.ImageOnlyTransform):
     """With probability ``p``, replace the image by a synthetic one of the sample's class.
 
-    Call with the label under ``label_key``: ``t(image=img, label=3)``. Images are (H, W, C)
-    or (H, W) numpy arrays, uint8 (0..255) or float32 (0..1); the output keeps shape and dtype.
+    Call with the label in the data: ``t(image=img, label=3)``; by default the key is found
+    as torchvision's ``labels_getter`` does (``label``, ``labels``, else the first key containing
+    ``label``), or named with ``label_key``. Images are (H, W, C) or (H, W) numpy arrays, uint8
+    (0..255) or float (0..1, or normalised with ``normalize``); the output keeps shape and dtype.
     Whether to apply is albumentations' decision (its seeded ``py_random``), and the synthetic
     stream's seed is albumentations' ``seed`` too (``Compose(seed=...)``, 0 when unseeded).
     The m-th replaced image of class c is draw m of class c (``ganaug.augment._seeding``),
@@ -46,7 +48,10 @@ class SyntheticReplace(A.ImageOnlyTransform):
 
     Args:
         source: a SampleSource.
-        label_key: data key holding the class label (int); unused for an unconditional source.
+        label_key: data key holding the class label (int); None: found as above. Unused for an
+            unconditional source.
+        normalize: ``(mean, std)`` on [0, 1] values, as ``A.Normalize(mean, std,
+            max_pixel_value=255)`` makes them, for a transform placed after ``A.Normalize``.
         name: placeholder name for ``to_dict`` (see :meth:`to_dict_private`); None makes
             ``to_dict`` raise ``NotImplementedError``.
         p: probability of replacing.
@@ -58,23 +63,41 @@ class SyntheticReplace(A.ImageOnlyTransform):
 
     class InitSchema(BaseTransformInitSchema):
         source: Any  # pydantic cannot check a Protocol; __init__ does
-        label_key: str
+        label_key: str | None
         name: str | None
+        normalize: Any
 
     def __init__(
         self,
         source: SampleSource,
-        label_key: str = "label",
+        label_key: str | None = None,
         name: str | None = "ganaug_synthetic_replace",
         p: float = 0.5,
+        normalize: tuple[Any, Any] | None = None,
     ):
         super().__init__(p=p)
+        if normalize is not None:
+            from .mixer import _check_normalize
+
+            _check_normalize(normalize, source.image_shape[0])
         self.source, self.label_key, self.name = source, label_key, name
+        self.normalize = normalize
         self._streams = ClassStreams()  # per-class counters and cached blocks of 64
 
-    @property
-    def targets_as_params(self) -> list[str]:
-        return [self.label_key] if self.source.num_classes > 0 else []
+    def _label(self, data: dict[str, Any]) -> Any:
+        keys = [k for k in data if k not in ("image", "images")]
+        if self.label_key is not None:
+            found = self.label_key if self.label_key in data else None
+        else:
+            found = next((k for k in ("label", "labels") if k in data), None)
+            found = found or next((k for k in keys if "label" in k.lower()), None)
+        if found is None:
+            want = repr(self.label_key) if self.label_key else "'label' or 'labels'"
+            raise ValueError(
+                f"expected the class label under {want} (the source is class-conditional), "
+                f"found keys {keys}; pass label_key=... to name it"
+            )
+        return data[found]
 
     def get_params_dependent_on_data(
         self, params: dict[str, Any], data: dict[str, Any]
@@ -88,14 +111,13 @@ class SyntheticReplace(A.ImageOnlyTransform):
                 f"expected an image of shape ({h}, {w}, {c}) (H, W, C), "
                 f"got {tuple(img.shape)}: the source makes {(c, h, w)} (C, H, W)"
             )
+        self._check_range(img)
         labels = None
         if self.source.num_classes > 0:
-            label = np.asarray(data[self.label_key])
+            value = self._label(data)
+            label = np.asarray(value)
             if label.size != 1 or not np.issubdtype(label.dtype, np.integer):
-                raise ValueError(
-                    f"expected an integer class label under {self.label_key!r}, "
-                    f"got {data[self.label_key]!r}"
-                )
+                raise ValueError(f"expected an integer class label, got {value!r}")
             labels = torch.tensor([int(label.reshape(()))], dtype=torch.int64)
         cls = labels if labels is not None else torch.tensor([-1])
         synth = self._streams.fetch(
@@ -111,10 +133,29 @@ class SyntheticReplace(A.ImageOnlyTransform):
         out = synthetic if img.ndim == 3 else synthetic[:, :, 0]
         if img.dtype == np.uint8:
             return np.ascontiguousarray(out)
-        return (out.astype(np.float32) / 255.0).astype(img.dtype)
+        x01 = out.astype(np.float32) / 255.0
+        if self.normalize is not None:
+            mean, std = (np.asarray(v, dtype=np.float32) for v in self.normalize)
+            x01 = (x01 - mean) / std if img.ndim == 3 else (x01 - mean[0]) / std[0]
+        return x01.astype(img.dtype)
+
+    def _check_range(self, img: np.ndarray) -> None:
+        if img.dtype == np.uint8:
+            if self.normalize is not None:
+                raise ValueError(
+                    "normalize=(mean, std) is for normalised float images, got uint8; drop "
+                    "normalize, or place the transform after A.Normalize"
+                )
+            return
+        if self.normalize is None and img.size and (img.min() < -1e-3 or img.max() > 1 + 1e-3):
+            raise ValueError(
+                f"expected a float image in [0, 1], found values in [{img.min():.3g}, "
+                f"{img.max():.3g}]: after A.Normalize, pass normalize=(mean, std) so synthetic "
+                f"images are normalised the same way, or place the transform before A.Normalize"
+            )
 
     def get_transform_init_args_names(self) -> tuple[str, ...]:
-        return ("label_key", "name")
+        return ("label_key", "name", "normalize")
 
     @classmethod
     def is_serializable(cls) -> bool:

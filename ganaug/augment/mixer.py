@@ -206,17 +206,28 @@ def _check_normalize(normalize: Any, channels: int) -> None:
 
 
 class MixLoader:
-    """Iterate ``loader`` and yield ``mixer(x, y)`` on ``device`` (see :func:`mix`)."""
+    """Iterate ``loader`` and yield ``mixer(x, y)`` on ``device`` (see :func:`mix`): ``(x, y)``,
+    or ``(x, y, is_synthetic)`` with ``return_mask``."""
 
     def __init__(
-        self, loader: Iterable, mixer: SyntheticMixer, device: torch.device, prefetch: bool = True
+        self,
+        loader: Iterable,
+        mixer: SyntheticMixer,
+        device: torch.device,
+        prefetch: bool = True,
+        return_mask: bool = False,
     ) -> None:
         self.loader, self.mixer, self.device, self.prefetch = loader, mixer, device, prefetch
+        self.return_mask = return_mask
 
     def __len__(self) -> int:
         return len(self.loader)  # type: ignore[arg-type]
 
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, ...]]:
+        for x, y, is_syn in self._mixed():
+            yield (x, y, is_syn) if self.return_mask else (x, y)
+
+    def _mixed(self) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         if self.device.type == "cuda" and self.prefetch:
             yield from self._iter_cuda()
             return
@@ -263,20 +274,24 @@ def mix(
     *,
     device: str | torch.device | None = None,
     prefetch: bool = True,
+    return_mask: bool = False,
     **mixer_args: Any,
 ) -> MixLoader:
-    """Wrap ``loader`` so it yields ``(x, y, is_synthetic)`` with synthetic rows mixed in.
+    """Wrap ``loader`` so it yields ``(x, y)`` batches with synthetic rows mixed in, on
+    ``device``: a drop-in for the loader in an unchanged ``for x, y in loader`` loop.
 
     Args:
         loader: yields ``(x, y)`` CPU batches (use ``pin_memory=True`` on CUDA).
         source: a SampleSource.
         device: the training device (default: CUDA when available, else CPU).
         prefetch: on CUDA, copy and generate batch k+1 on a side stream while batch k trains.
+        return_mask: yield ``(x, y, is_synthetic)`` instead, the (B,) bool mask of synthetic
+            rows (to weight or log them apart).
         **mixer_args: ``SyntheticMixer`` arguments (ratio, mode, labels, normalize, seed).
 
     Example:
         >>> gen = ganaug.load(device="cuda")  # doctest: +SKIP
-        >>> for x, y, is_syn in ganaug.mix(loader, gen, ratio=0.5):  # doctest: +SKIP
+        >>> for x, y in ganaug.mix(loader, gen, ratio=0.5):  # doctest: +SKIP
         ...     loss = F.cross_entropy(model(x), y)
     """
     dev = (
@@ -284,4 +299,4 @@ def mix(
         if device is not None
         else torch.device("cuda" if torch.cuda.is_available() else "cpu")
     )
-    return MixLoader(loader, SyntheticMixer(source, **mixer_args), dev, prefetch)
+    return MixLoader(loader, SyntheticMixer(source, **mixer_args), dev, prefetch, return_mask)
