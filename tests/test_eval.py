@@ -130,6 +130,23 @@ def test_within_class_spread_tells_real_images_from_one_prototype_per_class(
     assert "within-class recall" in real.table()
 
 
+def test_copy_rate_of_new_real_images_and_of_copies(fm, data_root, classifier, fmnist_test):
+    x, y = fm
+    xt = torch.as_tensor(np.asarray(fmnist_test.data))[:, None]
+    yt = torch.as_tensor(np.asarray(fmnist_test.targets))
+    kw = {"n": 1000, "root": data_root, "classifier": classifier, "cas": False}
+    # real test images the generator never saw (disjoint from the first 1,000, the baseline)
+    new = evaluate((xt[5000:6000], yt[5000:6000]), "fashion-mnist", **kw)
+    copies = evaluate((x[:1000], y[:1000]), "fashion-mnist", **kw)  # training images
+    assert new.copy_rate < 0.04 and 0.85 < new.nn_ratio < 1.15, (new.copy_rate, new.nn_ratio)
+    assert copies.copy_rate == 1.0 and copies.nn_ratio == 0.0
+    assert new.n_held_out == 1000 and new.copy_threshold > 0
+    assert all(row["copy_rate"] == 1.0 for row in copies.classes)
+    assert all(0.7 < row["nn_ratio"] < 1.4 for row in new.classes), new.classes
+    assert "copy rate" in new.table()
+    json.dumps(new.to_dict())
+
+
 def test_unconditional_model_gets_a_histogram_only(uncond_model_path, data_root, classifier):
     r = evaluate(
         str(uncond_model_path), "fashion-mnist", n=200, root=data_root, classifier=classifier

@@ -22,6 +22,8 @@ from .distances import (
     frechet_distance,
     frechet_distance_features,
     kernel_distance_features,
+    memorisation,
+    nearest,
     prdc,
 )
 from .evaluation import evaluate
@@ -41,6 +43,8 @@ __all__ = [
     "frechet_distance_features",
     "kernel_distance_features",
     "load_classifier",
+    "memorisation",
+    "nearest",
     "prdc",
     "predict_proba",
     "quality_filter",

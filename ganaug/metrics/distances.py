@@ -35,6 +35,8 @@ __all__ = [
     "frechet_distance_features",
     "kernel_distance_features",
     "prdc",
+    "nearest",
+    "memorisation",
     "class_accuracy",
     "classification_accuracy_score",
 ]
@@ -194,6 +196,70 @@ def prdc(
         "recall": float(torch.cat(recalled).double().mean()),
         "density": float(inside.double().mean() / k),
         "coverage": float(torch.cat(covered).double().mean()),
+    }
+
+
+def nearest(
+    queries: torch.Tensor, reference: torch.Tensor, *, k: int = 1, batch_size: int = 1024
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``k`` nearest reference rows of each query row (Euclidean, in feature space).
+
+    Returns distances (Q, k) and indices (Q, k) into ``reference``, nearest first.
+    """
+    _check_features(reference, queries)
+    k = min(k, reference.shape[0])
+    ref = reference.double()
+    dist, idx = [], []
+    for lo in range(0, queries.shape[0], batch_size):
+        d = torch.cdist(queries[lo : lo + batch_size].double(), ref)
+        top = d.topk(k, dim=1, largest=False)
+        dist.append(top.values)
+        idx.append(top.indices)
+    if not dist:
+        return torch.zeros(0, k, dtype=torch.float64), torch.zeros(0, k, dtype=torch.int64)
+    return torch.cat(dist), torch.cat(idx)
+
+
+def memorisation(
+    train: torch.Tensor,
+    held_out: torch.Tensor,
+    fake: torch.Tensor,
+    *,
+    quantile: float = 0.01,
+    batch_size: int = 1024,
+) -> dict[str, Any]:
+    """How close synthetic samples sit to the training images, against real held-out images.
+
+    For every sample, the distance to its nearest training image; the same for real images the
+    generator never saw. A generator that copies its training images puts its samples much
+    closer than real held-out images ever are.
+
+    Args:
+        train: (N, F) features of the training images (what the generator learned from).
+        held_out: (M, F) features of real images not in ``train``.
+        fake: (S, F) features of the samples.
+        quantile: the held-out distance quantile below which a sample counts as a copy.
+
+    Returns:
+        ``copy_rate`` (share of samples nearer a training image than the ``quantile`` of
+        held-out images; about ``quantile`` for a generator that does not copy, 1 for exact
+        copies), ``copy_threshold`` (that distance), ``nn_ratio`` (median sample distance over
+        median held-out distance: about 1 when samples are as novel as new real images, near 0
+        for copies), and the per-row distances ``fake_distance`` (S,), ``fake_index`` (S,) and
+        ``held_out_distance`` (M,).
+    """
+    d_fake, i_fake = nearest(fake, train, batch_size=batch_size)
+    d_real, _ = nearest(held_out, train, batch_size=batch_size)
+    d_fake, d_real = d_fake[:, 0], d_real[:, 0]
+    threshold = float(torch.quantile(d_real, quantile))
+    med_real = float(d_real.median())
+    return {
+        "copy_rate": float((d_fake < threshold).double().mean()),
+        "copy_threshold": threshold,
+        "nn_ratio": float(d_fake.median()) / med_real if med_real > 0 else float("nan"),
+        "fake_distance": d_fake,
+        "fake_index": i_fake[:, 0],
+        "held_out_distance": d_real,
     }
 
 

@@ -13,6 +13,7 @@ Example:
 from __future__ import annotations
 
 import os
+import weakref
 from typing import Any
 
 import torch
@@ -41,6 +42,7 @@ def evaluate(
     classifier: Any = None,
     cache_dir: str | os.PathLike | None = None,
     class_report: bool = True,
+    memorisation: bool = True,
     cas: bool = True,
     cas_epochs: int | None = None,
     prdc_k: int = 5,
@@ -65,6 +67,8 @@ def evaluate(
         classifier: a trained domain classifier to use instead of the cached one.
         cache_dir: the domain classifier cache (default ``~/.cache/ganaug/classifiers``).
         class_report, cas: compute the per-class report / CAS (both need labelled data).
+        memorisation: measure how near the samples sit to the training images against real
+            held-out images (copy rate, nearest-neighbour distance ratio; needs a test split).
         cas_epochs: epochs of the CAS classifiers (default: about 150k image passes).
         prdc_k: the k of the k-NN manifolds.
         batch_size, device: for feature extraction and classification.
@@ -110,6 +114,8 @@ def evaluate(
         _class_report(report, classifier, samples, train, test, kw)
         if samples.conditional and real[1] is not None:
             _within_class(report, fr, real[1], ff, samples.labels, prdc_k)
+    if memorisation:
+        _memorisation(report, feature_model, train, test, samples, ff, n, kw)
     if cas and samples.conditional:
         scores = distances.classification_accuracy_score(
             (samples.images, samples.labels),
@@ -247,3 +253,46 @@ def _within_class(
     for key in ("recall", "coverage"):
         values = [row[key] for row in report.classes if row.get(key) is not None]
         setattr(report, f"class_{key}", sum(values) / len(values) if values else None)
+
+
+def _memorisation(
+    report: EvalReport,
+    feature_model: Any,
+    train: ImageData,
+    test: ImageData,
+    samples: Samples,
+    ff: torch.Tensor,
+    n: int,
+    kw: dict[str, Any],
+) -> dict[str, Any]:
+    """Copy rate and nearest-neighbour ratio against all training images (per class too)."""
+    ft = _train_features(feature_model, train, kw)
+    m = min(n, len(test))
+    fh = clf_lib.extract_features(feature_model, test.images[:m], **kw)
+    mem = distances.memorisation(ft, fh, ff)
+    report.copy_rate, report.copy_threshold = mem["copy_rate"], mem["copy_threshold"]
+    report.nn_ratio, report.n_held_out = mem["nn_ratio"], m
+    if samples.conditional and test.labels is not None:
+        d_fake, d_real, y_real = mem["fake_distance"], mem["held_out_distance"], test.labels[:m]
+        rows = {row["class"]: row for row in report.classes}
+        for c in range(max(len(report.classes), 1)):
+            fake_c, real_c = d_fake[samples.labels == c], d_real[y_real == c]
+            if c not in rows or not len(fake_c) or not len(real_c):
+                continue
+            rows[c]["copy_rate"] = float((fake_c < mem["copy_threshold"]).double().mean())
+            rows[c]["nn_ratio"] = float(fake_c.median() / real_c.median())
+    return mem
+
+
+_TRAIN_FEATURES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _train_features(feature_model: Any, train: ImageData, kw: dict[str, Any]) -> torch.Tensor:
+    """Features of every training image, kept per feature model and data fingerprint: the
+    memorisation measure needs all of them, and one session often evaluates many models."""
+    known = _TRAIN_FEATURES.setdefault(feature_model, {})
+    key = train.fingerprint()
+    if key not in known:
+        known.clear()  # one data set per feature model at a time
+        known[key] = clf_lib.extract_features(feature_model, train.images, **kw)
+    return known[key]

@@ -33,6 +33,10 @@ class EvalReport:
     class_coverage: float | None = None  # and coverage (class c's samples vs its real images)
     classifier_test_accuracy: float | None = None
     classes: list[dict[str, Any]] = field(default_factory=list)
+    copy_rate: float | None = None  # samples nearer a training image than 1% of held-out ones
+    copy_threshold: float | None = None  # that distance: the 1st percentile of held-out images
+    nn_ratio: float | None = None  # median nearest-training distance, samples / held-out
+    n_held_out: int | None = None
     cas: float | None = None
     cas_real_baseline: float | None = None
     cas_n: int | None = None
@@ -75,6 +79,9 @@ def format_table(report: Any) -> str:
     if r.class_recall is not None:
         lines.append(f"  {'within-class recall':<28}{_num(r.class_recall):>12}")
         lines.append(f"  {'within-class coverage':<28}{_num(r.class_coverage):>12}")
+    if r.copy_rate is not None:
+        lines.append(f"  {'copy rate (real: 0.01)':<28}{_num(r.copy_rate):>12}")
+        lines.append(f"  {'NN distance ratio (real: 1)':<28}{_num(r.nn_ratio, '.3f'):>12}")
     if r.cas is not None:
         lines.append(f"  {f'CAS (n={r.cas_n})':<28}{_num(r.cas):>12}")
         lines.append(f"  {'  same on real images':<28}{_num(r.cas_real_baseline):>12}")
