@@ -147,6 +147,73 @@ def test_copy_rate_of_new_real_images_and_of_copies(fm, data_root, classifier, f
     json.dumps(new.to_dict())
 
 
+def _page_images(page: Path) -> list[str]:
+    from html.parser import HTMLParser
+
+    class Images(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.src, self.tags = [], []
+
+        def handle_starttag(self, tag, attrs):
+            self.tags.append(tag)
+            if tag == "img":
+                self.src.append(dict(attrs)["src"])
+
+    parser = Images()
+    parser.feed(page.read_text(encoding="utf-8"))
+    parser.close()
+    assert parser.tags[:2] == ["html", "head"] and "table" in parser.tags
+    return parser.src
+
+
+def test_html_report_of_a_trained_run(tmp_path, fm, data_root, classifier, monkeypatch):
+    from PIL import Image
+
+    from ganaug.data import ImageData
+    from ganaug.training import train
+
+    monkeypatch.setenv("GANAUG_CACHE", str(tmp_path / "cache"))
+    x, y = fm
+    data = ImageData(x[:512], y[:512], [str(c) for c in range(10)], "fm512")
+    model = train(
+        data,
+        out=tmp_path / "m.safetensors",
+        arch="dcgan",
+        arch_args={"g_width": 8, "d_width": 8, "embed_dim": 8},
+        steps=6,
+        batch_size=32,
+        eval_every=3,
+        eval_samples=64,
+        log_every=3,
+        sample_every=0,
+        checkpoint_every=0,
+        progress=False,
+    )
+    out = tmp_path / "report"
+    r = evaluate(
+        str(model),
+        "fashion-mnist",
+        n=300,
+        root=data_root,
+        classifier=classifier,
+        cas=False,
+        report=out,
+        run_dir=tmp_path / "m.run",
+    )
+    page = out / "index.html"
+    src = _page_images(page)
+    assert {"classes.png", "curves.png", "class_0_samples.png", "class_9_real.png"} <= set(src)
+    assert sum(s.startswith("nn_") for s in src) == 32
+    for s in src:
+        assert (out / s).is_file(), s
+        with Image.open(out / s) as im:
+            assert im.width > 10 and im.height > 10
+    text = page.read_text(encoding="utf-8")
+    assert "copy rate" in text and f"{r.recall:.4f}" in text and "selected step" in text
+    assert "http://" not in text and "https://" not in text  # nothing loaded from elsewhere
+
+
 def test_unconditional_model_gets_a_histogram_only(uncond_model_path, data_root, classifier):
     r = evaluate(
         str(uncond_model_path), "fashion-mnist", n=200, root=data_root, classifier=classifier

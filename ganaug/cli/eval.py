@@ -48,7 +48,27 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="auto: Inception-v3 for RGB data when its weights are cached locally "
         "(never downloaded), else the domain classifier",
     )
-    p.add_argument("--no-cas", action="store_true", help="skip CAS (it trains two classifiers)")
+    p.add_argument(
+        "--no-cas",
+        action="store_true",
+        help="skip CAS: it trains two classifiers, most of the time of a --n 10000 eval "
+        "(minutes on a CPU)",
+    )
+    p.add_argument(
+        "--no-memorisation",
+        action="store_true",
+        help="skip the copy rate (nearest training image of every sample and held-out image)",
+    )
+    p.add_argument(
+        "--report",
+        default=None,
+        metavar="DIR",
+        help="also write a self-contained HTML page DIR/index.html with its PNGs (needs "
+        "matplotlib: pip install 'ganaug[report]')",
+    )
+    p.add_argument(
+        "--run-dir", default=None, help="a training run folder: its curves go into --report"
+    )
     p.add_argument("--no-classes", action="store_true", help="skip the per-class report")
     p.add_argument(
         "--cas-epochs",
@@ -83,14 +103,19 @@ def run(args: argparse.Namespace) -> int:
         cache_dir=args.cache_dir,
         class_report=not args.no_classes,
         cas=not args.no_cas,
+        memorisation=not args.no_memorisation,
         cas_epochs=args.cas_epochs,
         device=args.device,
+        report=args.report,
+        run_dir=args.run_dir,
     )
     print(report.table())
     if args.json:
         with open(args.json, "w") as f:
             json.dump(report.to_dict(), f, indent=2)
         print(f"wrote {args.json}")
+    if args.report:
+        print(f"wrote {args.report}/index.html")
     return 0
 
 

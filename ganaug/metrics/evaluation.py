@@ -48,6 +48,8 @@ def evaluate(
     prdc_k: int = 5,
     batch_size: int = 512,
     device: str | torch.device = "cpu",
+    report: str | os.PathLike | None = None,
+    run_dir: str | os.PathLike | None = None,
 ) -> EvalReport:
     """Evaluate synthetic samples against real data.
 
@@ -72,7 +74,12 @@ def evaluate(
         cas_epochs: epochs of the CAS classifiers (default: about 150k image passes).
         prdc_k: the k of the k-NN manifolds.
         batch_size, device: for feature extraction and classification.
+        report: a folder for a self-contained HTML page (``index.html`` and PNGs) with the
+            figures, per-class samples beside real images, nearest training images and charts
+            (needs matplotlib: the ``report`` extra).
+        run_dir: a training run folder whose ``log.csv`` curves go into the page.
     """
+    report_dir = report
     if feature_space not in FEATURE_SPACES:
         raise ValueError(f"expected feature_space one of {FEATURE_SPACES}, got {feature_space!r}")
     train, test, note = _real_splits(data, test_data, root)
@@ -114,8 +121,11 @@ def evaluate(
         _class_report(report, classifier, samples, train, test, kw)
         if samples.conditional and real[1] is not None:
             _within_class(report, fr, real[1], ff, samples.labels, prdc_k)
-    if memorisation:
+    mem = (
         _memorisation(report, feature_model, train, test, samples, ff, n, kw)
+        if memorisation
+        else None
+    )
     if cas and samples.conditional:
         scores = distances.classification_accuracy_score(
             (samples.images, samples.labels),
@@ -129,7 +139,50 @@ def evaluate(
         report.cas_n = int(scores["n"])
     elif cas:
         report.notes.append("CAS needs class-conditional samples; this source is unconditional")
+    if report_dir is not None:
+        _write_page(
+            report_dir, report, samples, train, feature_model, ff, mem, source, run_dir, seed, kw
+        )
     return report
+
+
+def _write_page(
+    out: Any,
+    report: EvalReport,
+    samples: Samples,
+    train: ImageData,
+    feature_model: Any,
+    ff: torch.Tensor,
+    mem: dict[str, Any] | None,
+    source: Any,
+    run_dir: Any,
+    seed: int,
+    kw: dict[str, Any],
+) -> None:
+    from .html import write_report
+
+    gen = torch.Generator().manual_seed(seed)
+    rows = torch.randperm(len(samples.images), generator=gen)[:32].sort().values
+    ft = _train_features(feature_model, train, kw)
+    neighbours = distances.nearest(ff[rows], ft, k=3)
+    provenance = getattr(source, "provenance", None)
+    if provenance is None and isinstance(source, str | os.PathLike) and run_dir is not None:
+        from ..sources.modelfile import read_model_file
+
+        try:  # a model file named by path: its selected step marks the curves
+            provenance = read_model_file(source).provenance
+        except (OSError, ValueError):  # an HDF5 samples file
+            provenance = None
+    write_report(
+        out,
+        report,
+        samples=samples,
+        train=train,
+        neighbours=neighbours,
+        neighbour_rows=rows,
+        run_dir=run_dir,
+        selected_step=(provenance or {}).get("selected_step"),
+    )
 
 
 def _real_splits(
