@@ -237,6 +237,33 @@ def test_v2_conventions_bad_input(batch, gen):
         SyntheticReplace(gen, labels_getter="labels")
 
 
+class _Joint(torch.utils.data.Dataset):
+    def __init__(self, x, y, transform):
+        self.x, self.y, self.transform = x, y, transform
+
+    def __len__(self):
+        return len(self.y)
+
+    def __getitem__(self, i):
+        return self.transform(self.x[i], int(self.y[i]))
+
+
+def test_per_sample_in_workers_is_reproducible_for_a_worker_count(batch, gen):
+    x, y = batch
+
+    def epoch(workers: int) -> torch.Tensor:
+        ds = _Joint(x, y, SyntheticReplace(gen, p=0.5, seed=1))
+        loader = torch.utils.data.DataLoader(
+            ds, batch_size=8, num_workers=workers, generator=torch.Generator().manual_seed(0)
+        )
+        return torch.cat([images for images, _ in loader])
+
+    two = epoch(2)
+    assert torch.equal(two, epoch(2))  # the same worker count and loader seed: the same bytes
+    assert not torch.equal(two, epoch(0))  # README: the bytes depend on the worker count
+    assert 0 < int((two != x).flatten(1).any(1).sum()) < 32
+
+
 # ---- albumentations adapter --------------------------------------------------------------
 
 
