@@ -442,6 +442,10 @@ def test_selection_logs_fd_recall_coverage_and_exports_the_kept_step(tmp_path, s
     assert p["selected_fd"] == pytest.approx(float(kept["fd"]), rel=1e-5)
     assert p["selected_recall"] == pytest.approx(float(kept["recall"]), rel=1e-5)
     assert p["selected_coverage"] == pytest.approx(float(kept["coverage"]), rel=1e-5)
+    page = (tmp_path / "m.run" / "index.html").read_text()  # the run page: curves and grids
+    assert f"the evaluation of step {p['selected_step']}" in page
+    assert "src='page/curves.png'" in page and "src='samples/step_0000006.png'" in page
+    assert (tmp_path / "m.run" / "page" / "curves.png").stat().st_size > 1000
     # a run shorter than one interval evaluates nothing and exports its last step
     short = train(
         small,

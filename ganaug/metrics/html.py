@@ -21,7 +21,7 @@ import torch
 
 from .report import EvalReport
 
-__all__ = ["write_report", "readings"]
+__all__ = ["write_report", "write_run_page", "readings"]
 
 _STYLE = """
 body { font-family: sans-serif; margin: 2em; max-width: 1100px; color: #222; }
@@ -218,7 +218,7 @@ def write_report(
     if neighbours is not None and neighbour_rows is not None:
         parts += _neighbour_section(out, samples, train, neighbours, neighbour_rows)
     if run_dir is not None and (Path(run_dir) / "log.csv").exists():
-        parts += _curve_section(out, Path(run_dir) / "log.csv", selected_step, plt)
+        parts += _curve_section(out, Path(run_dir) / "log.csv", selected_step)
     parts.append("</body></html>")
     page = out / "index.html"
     page.write_text("\n".join(parts), encoding="utf-8")
@@ -301,11 +301,12 @@ def _neighbour_section(
     return parts
 
 
-def _curve_section(out: Path, log: Path, selected: int | None, plt: Any) -> list[str]:
+def _curve_section(out: Path, log: Path, selected: int | None) -> list[str]:
     with open(log, newline="") as f:
         rows = [r for r in csv.DictReader(f) if r.get("fd")]
     if not rows:
         return ["<p class='note'>the run's log.csv has no evaluations (--eval-every)</p>"]
+    plt = _pyplot()
     steps = [int(r["step"]) for r in rows]
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.4))
     a.plot(steps, [float(r["fd"]) for r in rows], marker="o")
@@ -329,3 +330,42 @@ def _curve_section(out: Path, log: Path, selected: int | None, plt: Any) -> list
         f"<h2>Training curves</h2><p>{html.escape(str(log))}{kept}</p>",
         "<img src='curves.png' alt='training curves'>",
     ]
+
+
+def write_run_page(run_dir: str | os.PathLike, *, selected_step: int | None, done: int) -> Path:
+    """``run_dir/index.html``: a training run's curves, its sample grids over time and the
+    selected step (``ganaug train`` writes it at the end; the curves need matplotlib)."""
+    run = Path(run_dir)
+    page_dir = run / "page"
+    page_dir.mkdir(parents=True, exist_ok=True)
+    parts = [
+        "<!DOCTYPE html><html><head><meta charset='utf-8'>",
+        f"<title>ganaug train: {html.escape(run.name)}</title><style>{_STYLE}</style>",
+        "</head><body>",
+        f"<h1>ganaug train: {html.escape(run.name)}</h1>",
+        f"<p>{done} steps; exported: "
+        + (
+            f"the evaluation of step {selected_step}"
+            if selected_step is not None
+            else "the last step (no evaluation selected one)"
+        )
+        + "</p>",
+    ]
+    if (run / "log.csv").exists():
+        curves = _curve_section(page_dir, run / "log.csv", selected_step)
+        parts += [c.replace("src='curves.png'", "src='page/curves.png'") for c in curves]
+    grids = sorted((run / "samples").glob("step_*.png"))
+    if grids:
+        parts.append("<h2>Samples over training (one column per class)</h2><table>")
+        for g in grids[:: max(1, len(grids) // 12)] + ([grids[-1]] if len(grids) > 12 else []):
+            step = int(g.stem.split("_")[1])
+            mark = " (selected)" if step == selected_step else ""
+            parts.append(
+                f"<tr><td>step {step}{mark}</td><td class='pair'>"
+                f"<img src='samples/{g.name}' alt='samples at step {step}'></td></tr>"
+            )
+        parts.append("</table>")
+    parts.append("</body></html>")
+    page = run / "index.html"
+    page.write_text("\n".join(parts), encoding="utf-8")
+    return page

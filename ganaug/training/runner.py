@@ -334,3 +334,14 @@ def _export(nets: Nets, ctx: _Context, data: ImageData, out: Path, done: int) ->
         "train_config": ctx.resolved["train"],
     }
     save(out, config=ctx.model_cfg, generator=g, discriminator=nets.d, provenance=provenance)
+    _run_page(ctx, provenance["selected_step"] if selected else None, done)
+
+
+def _run_page(ctx: _Context, selected_step: int | None, done: int) -> None:
+    """The run folder's index.html (curves, grids over time); curves need matplotlib."""
+    from ..metrics.html import write_run_page
+
+    try:
+        write_run_page(ctx.run, selected_step=selected_step, done=done)
+    except ImportError:
+        print("ganaug train: no run page without matplotlib: pip install 'ganaug[report]'")
