@@ -377,3 +377,21 @@ def test_table_prints_kid_as_the_json_holds_it():
     line = next(x for x in r.table().splitlines() if "KID" in x)
     assert "20.04 +- 0.51" in line and "x 1e3" not in line, line  # was 20036.85 (scaled twice)
     assert r.to_dict()["kid_mean"] == 20.0368
+
+
+def test_slow_stages_show_progress(fm, capsys):
+    from ganaug.metrics import classification_accuracy_score
+
+    x, y = fm
+    scores = classification_accuracy_score(
+        (x[:256], y[:256]),
+        (x[-256:], y[-256:]),
+        real=(x[256:512], y[256:512]),
+        epochs=1,
+        progress=True,
+    )
+    err = capsys.readouterr().err
+    assert "CAS: classifier on 256 synthetic samples" in err and "on 256 real images" in err
+    assert 0 <= scores["cas"] <= 1
+    classification_accuracy_score((x[:256], y[:256]), (x[-256:], y[-256:]), epochs=1)
+    assert "CAS" not in capsys.readouterr().err  # the Python default is silent

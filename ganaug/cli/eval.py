@@ -13,7 +13,10 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="measure synthetic data against real data (FD, KID, PRDC, per class, CAS)",
         description="Evaluate a model's samples (or an exported samples file) against real "
         "data: Frechet distance and KID in a named feature space, precision/recall, "
-        "density/coverage, the per-class report and CAS. Prints a table; --json writes JSON.",
+        "density/coverage, the per-class report, the copy rate and CAS. Prints a table; --json "
+        "writes JSON, --report an HTML page. Time: with --n 10000 on a CPU, several minutes, "
+        "most of it CAS (two classifiers trained; --no-cas skips it), plus a few minutes the "
+        "first time a data set's domain classifier is trained (then cached).",
     )
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--model", help="a .safetensors model file or bundled name")
@@ -69,6 +72,12 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument(
         "--run-dir", default=None, help="a training run folder: its curves go into --report"
     )
+    p.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress bars (on stderr) for the slow stages: the domain classifier (trained "
+        "once per data set, then cached) and CAS",
+    )
     p.add_argument("--no-classes", action="store_true", help="skip the per-class report")
     p.add_argument(
         "--cas-epochs",
@@ -108,6 +117,7 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         report=args.report,
         run_dir=args.run_dir,
+        progress=not args.no_progress,
     )
     print(report.table())
     if args.json:

@@ -134,8 +134,11 @@ def train_domain_classifier(
     device: str | torch.device = "cpu",
     feature_dim: int = 128,
     num_classes: int | None = None,
+    progress: str | None = None,
 ) -> DomainClassifier:
     """Train a :class:`DomainClassifier` on labelled uint8 images (N, C, H, W).
+
+    ``progress``: a label for a tqdm bar over the steps (on stderr); None trains silently.
 
     Adam with a one-cycle learning rate; all randomness (init, shuffling, dropout) comes from
     ``seed`` inside a forked RNG, so the global RNG is left as it was.
@@ -169,6 +172,15 @@ def train_domain_classifier(
             opt, max_lr=lr, epochs=epochs, steps_per_epoch=steps_per_epoch
         )
         model.train()
+        from tqdm.auto import tqdm
+
+        bar = tqdm(
+            total=epochs * steps_per_epoch,
+            desc=progress,
+            unit="step",
+            disable=progress is None,
+            mininterval=2.0,
+        )
         for _ in range(epochs):
             perm = torch.randperm(x.shape[0], generator=gen)
             for lo in range(0, x.shape[0], batch_size):
@@ -179,6 +191,8 @@ def train_domain_classifier(
                 loss.backward()
                 opt.step()
                 sched.step()
+                bar.update(1)
+        bar.close()
     return model.eval().to("cpu").requires_grad_(False)
 
 
@@ -242,6 +256,7 @@ def domain_classifier(
     *,
     cache_dir: str | os.PathLike | None = None,
     device: str | torch.device = "cpu",
+    progress: bool = False,
     **train_kwargs: Any,
 ) -> DomainClassifier:
     """The domain classifier for a labelled dataset: read from the cache, or trained and cached.
@@ -265,7 +280,8 @@ def domain_classifier(
     path = path / f"{key}.safetensors"
     if path.exists():
         return load_classifier(path)
-    model = train_domain_classifier(x, labels, device=device, **settings)
+    label = "domain classifier (once per data set, then cached)" if progress else None
+    model = train_domain_classifier(x, labels, device=device, progress=label, **settings)
     save_classifier(path, model, info={"key": key, "n": int(x.shape[0]), "train": settings})
     return model
 

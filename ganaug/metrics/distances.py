@@ -288,6 +288,7 @@ def classification_accuracy_score(
     epochs: int | None = None,
     seed: int = 0,
     device: str | torch.device = "cpu",
+    progress: bool = False,
 ) -> dict[str, float]:
     """CAS: a fresh classifier trained only on synthetic samples, scored on real test data.
 
@@ -300,6 +301,7 @@ def classification_accuracy_score(
         real: real training samples for the baseline; the first N are used.
         epochs: training epochs (default: about 150k image passes, 3..30 epochs).
         seed: training seed (both classifiers use the same).
+        progress: show a tqdm bar for each of the two trainings (the slow part of an eval).
 
     Returns:
         ``{"cas": ..., "real_baseline": ... (when real is given), "n": N, "epochs": ...}``
@@ -310,7 +312,9 @@ def classification_accuracy_score(
     k = int(max(torch.as_tensor(ys).max(), torch.as_tensor(test[1]).max())) + 1
     kw = {"epochs": epochs, "seed": seed, "device": device, "num_classes": k}
     out: dict[str, float] = {"n": n, "epochs": epochs}
-    out["cas"] = class_accuracy(train_domain_classifier(xs, ys, **kw), *test, device=device)
+    bar = (lambda what: f"CAS: classifier on {n} {what}") if progress else (lambda what: None)
+    clf = train_domain_classifier(xs, ys, progress=bar("synthetic samples"), **kw)
+    out["cas"] = class_accuracy(clf, *test, device=device)
     if real is not None:
         xr, yr = real
         if int(torch.as_tensor(yr).numel()) < n:
@@ -318,6 +322,6 @@ def classification_accuracy_score(
                 f"expected at least {n} real samples for the CAS baseline, got "
                 f"{int(torch.as_tensor(yr).numel())}"
             )
-        clf = train_domain_classifier(xr[:n], yr[:n], **kw)
+        clf = train_domain_classifier(xr[:n], yr[:n], progress=bar("real images"), **kw)
         out["real_baseline"] = class_accuracy(clf, *test, device=device)
     return out

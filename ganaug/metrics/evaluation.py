@@ -50,6 +50,7 @@ def evaluate(
     device: str | torch.device = "cpu",
     report: str | os.PathLike | None = None,
     run_dir: str | os.PathLike | None = None,
+    progress: bool = False,
 ) -> EvalReport:
     """Evaluate synthetic samples against real data.
 
@@ -78,6 +79,8 @@ def evaluate(
             figures, per-class samples beside real images, nearest training images and charts
             (needs matplotlib: the ``report`` extra).
         run_dir: a training run folder whose ``log.csv`` curves go into the page.
+        progress: tqdm bars (stderr) for the slow stages: training the domain classifier
+            (once per data set), and CAS's two classifiers (most of an eval's time).
     """
     report_dir = report
     if feature_space not in FEATURE_SPACES:
@@ -93,7 +96,7 @@ def evaluate(
         )
     if classifier is None and train.labels is not None:
         classifier = clf_lib.domain_classifier(
-            train.images, train.labels, cache_dir=cache_dir, device=device
+            train.images, train.labels, cache_dir=cache_dir, device=device, progress=progress
         )
     space, feature_model = _feature_model(feature_space, classifier, train)
     real = _subset(train, min(n, len(train)), seed)
@@ -134,6 +137,7 @@ def evaluate(
             epochs=cas_epochs,
             seed=seed,
             device=device,
+            progress=progress,
         )
         report.cas, report.cas_real_baseline = scores["cas"], scores.get("real_baseline")
         report.cas_n = int(scores["n"])
