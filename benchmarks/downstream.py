@@ -92,7 +92,8 @@ def train_gan(
     """``ganaug train``'s defaults (the bundled recipe: cdcgan, non-saturating loss, EMA; before
     issue 12: dcgan, hinge) plus spectral norm, DiffAugment and the mode-seeking term (without
     it the generator maps every z of a class to nearly one image on 8-40 images per class); a
-    model file already in ``workdir`` for the same data, seed and settings is reused. ``device`` is where it trains (the samples are drawn on the CPU)."""
+    model file already in ``workdir`` for the same data, seed and settings is reused.
+    ``device`` is where it trains (the samples are drawn on the CPU)."""
     tag = f"{data.source.replace(' ', '-')}-s{seed}-w{width}-{steps}steps-ms{mode_seeking}"
     out = workdir / f"gan-{tag}-{fingerprint(data.images)[:12]}.safetensors"
     if out.exists():
