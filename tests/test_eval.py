@@ -395,3 +395,8 @@ def test_slow_stages_show_progress(fm, capsys):
     assert 0 <= scores["cas"] <= 1
     classification_accuracy_score((x[:256], y[:256]), (x[-256:], y[-256:]), epochs=1)
     assert "CAS" not in capsys.readouterr().err  # the Python default is silent
+    from ganaug.metrics import extract_features, train_domain_classifier
+
+    clf = train_domain_classifier(x[:256], y[:256], epochs=1)
+    assert extract_features(clf, x[:1024], progress="features: test").shape == (1024, 128)
+    assert "features: test" in capsys.readouterr().err

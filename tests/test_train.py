@@ -390,7 +390,8 @@ def test_a_short_real_training_run_lowers_fd_and_keeps_spread_within_classes(
     before, after = (evaluate(str(p), data, **kw) for p in (untrained, trained))
     assert after.fd < 0.5 * before.fd, (before.fd, after.fd)
     assert after.class_recall >= WITHIN_CLASS_RECALL_FLOOR, after.to_dict()
-    assert ganaug.load(trained).config.arch == "cdcgan"
+    config = ganaug.load(trained).config
+    assert config.arch == "cdcgan" and config.arch_args["cond_bn"] is True  # written down
 
 
 def test_selection_never_keeps_a_collapsed_generator():

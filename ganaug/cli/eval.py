@@ -76,7 +76,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "--no-progress",
         action="store_true",
         help="no progress bars (on stderr) for the slow stages: the domain classifier (trained "
-        "once per data set, then cached) and CAS",
+        "once per data set, then cached), feature extraction and CAS",
     )
     p.add_argument("--no-classes", action="store_true", help="skip the per-class report")
     p.add_argument(

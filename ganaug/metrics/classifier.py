@@ -288,13 +288,23 @@ def domain_classifier(
 
 @torch.inference_mode()
 def _map_images(
-    model: nn.Module, fn: Any, images: Any, batch_size: int, device: Any
+    model: nn.Module, fn: Any, images: Any, batch_size: int, device: Any, progress: str | None
 ) -> torch.Tensor:
     """``fn(model, float batch)`` over uint8 images (N, C, H, W) in batches, cat on the CPU."""
+    from tqdm.auto import tqdm
+
     x = check_images(images, "images", getattr(model, "image_shape", None))
     dev = torch.device(device)
     model = model.eval().to(dev)
-    return torch.cat([fn(model, to_float(b.to(dev))).float().cpu() for b in batches(x, batch_size)])
+    chunks = tqdm(
+        batches(x, batch_size),
+        total=-(-x.shape[0] // batch_size),
+        desc=progress,
+        unit="batch",
+        disable=progress is None,
+        mininterval=2.0,
+    )
+    return torch.cat([fn(model, to_float(b.to(dev))).float().cpu() for b in chunks])
 
 
 def extract_features(
@@ -303,9 +313,13 @@ def extract_features(
     *,
     batch_size: int = 512,
     device: str | torch.device = "cpu",
+    progress: str | None = None,
 ) -> torch.Tensor:
-    """Features (N, F) float32 of uint8 images (N, C, H, W), computed in batches, on the CPU."""
-    return _map_images(feature_model, lambda m, b: m.features(b), images, batch_size, device)
+    """Features (N, F) float32 of uint8 images (N, C, H, W), computed in batches, on the CPU;
+    ``progress``: a label for a tqdm bar (None: silent)."""
+    return _map_images(
+        feature_model, lambda m, b: m.features(b), images, batch_size, device, progress
+    )
 
 
 def predict_proba(
@@ -316,4 +330,4 @@ def predict_proba(
     device: str | torch.device = "cpu",
 ) -> torch.Tensor:
     """Class probabilities (N, K) of uint8 images (N, C, H, W), on the CPU."""
-    return _map_images(classifier, lambda m, b: m(b).softmax(1), images, batch_size, device)
+    return _map_images(classifier, lambda m, b: m(b).softmax(1), images, batch_size, device, None)

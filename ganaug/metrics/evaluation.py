@@ -79,7 +79,7 @@ def evaluate(
             figures, per-class samples beside real images, nearest training images and charts
             (needs matplotlib: the ``report`` extra).
         run_dir: a training run folder whose ``log.csv`` curves go into the page.
-        progress: tqdm bars (stderr) for the slow stages: training the domain classifier
+        progress: tqdm bars (stderr) for the slow stages: training the domain classifier, features,
             (once per data set), and CAS's two classifiers (most of an eval's time).
     """
     report_dir = report
@@ -114,8 +114,10 @@ def evaluate(
     if len(real[0]) < n:
         report.notes.append(f"the real reference has only {len(real[0])} images (N = {n})")
     kw = {"batch_size": batch_size, "device": device}
-    fr = clf_lib.extract_features(feature_model, real[0], **kw)
-    ff = clf_lib.extract_features(feature_model, samples.images, **kw)
+    bar = {"progress": "features: real images"} if progress else {}
+    fr = clf_lib.extract_features(feature_model, real[0], **kw, **bar)
+    bar = {"progress": "features: samples"} if progress else {}
+    ff = clf_lib.extract_features(feature_model, samples.images, **kw, **bar)
     report.fd = distances.frechet_distance_features(fr, ff)
     report.kid_mean, report.kid_std = distances.kernel_distance_features(fr, ff, seed=seed)
     for key, value in distances.prdc(fr, ff, k=prdc_k).items():
@@ -125,7 +127,7 @@ def evaluate(
         if samples.conditional and real[1] is not None:
             _within_class(report, fr, real[1], ff, samples.labels, prdc_k)
     mem = (
-        _memorisation(report, feature_model, train, test, samples, ff, n, kw)
+        _memorisation(report, feature_model, train, test, samples, ff, n, kw, progress)
         if memorisation
         else None
     )
@@ -321,11 +323,13 @@ def _memorisation(
     ff: torch.Tensor,
     n: int,
     kw: dict[str, Any],
+    progress: bool = False,
 ) -> dict[str, Any]:
     """Copy rate and nearest-neighbour ratio against all training images (per class too)."""
-    ft = _train_features(feature_model, train, kw)
+    ft = _train_features(feature_model, train, kw, progress)
     m = min(n, len(test))
-    fh = clf_lib.extract_features(feature_model, test.images[:m], **kw)
+    bar = {"progress": "features: held-out images"} if progress else {}
+    fh = clf_lib.extract_features(feature_model, test.images[:m], **kw, **bar)
     mem = distances.memorisation(ft, fh, ff)
     report.copy_rate, report.copy_threshold = mem["copy_rate"], mem["copy_threshold"]
     report.nn_ratio, report.n_held_out = mem["nn_ratio"], m
@@ -344,12 +348,15 @@ def _memorisation(
 _TRAIN_FEATURES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def _train_features(feature_model: Any, train: ImageData, kw: dict[str, Any]) -> torch.Tensor:
+def _train_features(
+    feature_model: Any, train: ImageData, kw: dict[str, Any], progress: bool = False
+) -> torch.Tensor:
     """Features of every training image, kept per feature model and data fingerprint: the
     memorisation measure needs all of them, and one session often evaluates many models."""
     known = _TRAIN_FEATURES.setdefault(feature_model, {})
     key = train.fingerprint()
     if key not in known:
         known.clear()  # one data set per feature model at a time
-        known[key] = clf_lib.extract_features(feature_model, train.images, **kw)
+        bar = {"progress": "features: all training images"} if progress else {}
+        known[key] = clf_lib.extract_features(feature_model, train.images, **kw, **bar)
     return known[key]

@@ -7,6 +7,7 @@ from ._registry import (
     create_discriminator,
     create_generator,
     list_archs,
+    recorded_defaults,
     register_arch,
 )
 
@@ -16,5 +17,6 @@ __all__ = [
     "create_discriminator",
     "create_generator",
     "list_archs",
+    "recorded_defaults",
     "register_arch",
 ]

@@ -95,13 +95,16 @@ _ARCHS: dict[str, dict[str, Any]] = {}
 
 def register_arch(name: str) -> Callable[[type], type]:
     """Class decorator for an architecture with ``generator(cfg)`` / ``discriminator(cfg)`` and
-    ``ARCH_ARGS``, the names its ``cfg.arch_args`` may hold."""
+    ``ARCH_ARGS``, the names its ``cfg.arch_args`` may hold; optional ``RECORDED``, the
+    defaults a trained model file writes down (so a later change of default cannot change how
+    an existing file is rebuilt)."""
 
     def wrap(cls: type) -> type:
         _ARCHS[name] = {
             "generator": cls.generator,
             "discriminator": cls.discriminator,
             "arch_args": frozenset(cls.ARCH_ARGS),
+            "recorded": dict(getattr(cls, "RECORDED", {})),
         }
         return cls
 
@@ -110,6 +113,11 @@ def register_arch(name: str) -> Callable[[type], type]:
 
 def list_archs() -> list[str]:
     return sorted(_ARCHS)
+
+
+def recorded_defaults(arch: str) -> dict[str, Any]:
+    """The architecture options a new model file records even when not given."""
+    return dict(_ARCHS[arch]["recorded"])
 
 
 def create_generator(config: ModelConfig) -> nn.Module:

@@ -94,6 +94,7 @@ class CDCGANGenerator(nn.Module):
 @register_arch("cdcgan")
 class CDCGAN:
     ARCH_ARGS = ("g_width", "d_width", "cond_bn", "spectral_norm")
+    RECORDED = {"cond_bn": True}  # its default changed once (False -> True): files say which
 
     @staticmethod
     def generator(cfg: ModelConfig) -> nn.Module:

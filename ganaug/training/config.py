@@ -11,7 +11,7 @@ import torch
 
 from .._dist import Dist
 from ..data import ImageData
-from ..models import ModelConfig
+from ..models import ModelConfig, recorded_defaults
 from .options import MUTABLE, TrainConfig
 
 __all__ = ["RUN_MARKER", "UNBOUNDED", "model_config", "total_steps", "resolved_config"]
@@ -26,7 +26,7 @@ def model_config(cfg: TrainConfig, data: ImageData) -> tuple[ModelConfig, torch.
             f"trained; drop the conditional option"
         )
     conditional = data.labels is not None if cfg.conditional is None else cfg.conditional
-    arch_args = {**cfg.arch_args, "spectral_norm": cfg.spectral_norm}
+    arch_args = {**recorded_defaults(cfg.arch), **cfg.arch_args, "spectral_norm": cfg.spectral_norm}
     model_cfg = ModelConfig(
         arch=cfg.arch,
         image_shape=data.image_shape,
