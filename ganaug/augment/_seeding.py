@@ -60,29 +60,24 @@ class CoinBlocks:
         b0, b1 = start // self.block, (start + n - 1) // self.block
         if n == 0 or b0 != b1:  # an empty or block-crossing request (large batches)
             return coin_flips(start, n, seed, p)
-        if self._key != (b0, seed, p):
-            self._flips = coin_flips(b0 * self.block, self.block, seed, p)
-            self._key = (b0, seed, p)
-            self._list = self._flips.tolist()
+        self._load(b0, seed, p)
         off = start - b0 * self.block
         return self._flips[off : off + n]
 
     def one(self, row: int, seed: int, p: float) -> bool:
         """Whether row ``row`` is chosen (``self(row, 1, seed, p)[0]``, without a tensor)."""
         b = row // self.block
+        self._load(b, seed, p)
+        return self._list[row - b * self.block]
+
+    def _load(self, b: int, seed: int, p: float) -> None:
         if self._key != (b, seed, p):
             self._flips = coin_flips(b * self.block, self.block, seed, p)
             self._key = (b, seed, p)
             self._list = self._flips.tolist()
-        return self._list[row - b * self.block]
 
     def __getstate__(self) -> dict:
-        return {
-            "block": self.block,
-            "_key": None,
-            "_flips": torch.zeros(0, dtype=torch.bool),
-            "_list": [],
-        }
+        return {"block": self.block, "_key": None, "_flips": self._flips[:0], "_list": []}
 
 
 class ClassStreams:

@@ -28,6 +28,7 @@ except ImportError as e:  # pragma: no cover - exercised only without the extra
     ) from e
 
 from ..sources.base import SampleSource
+from . import functional as F
 from ._seeding import ClassStreams, stream_seed
 
 __all__ = ["SyntheticReplace"]
@@ -77,9 +78,7 @@ class SyntheticReplace(A.ImageOnlyTransform):
     ):
         super().__init__(p=p)
         if normalize is not None:
-            from .mixer import _check_normalize
-
-            _check_normalize(normalize, source.image_shape[0])
+            F.check_normalize(normalize, source.image_shape[0])
         self.source, self.label_key, self.name = source, label_key, name
         self.normalize = normalize
         self._streams = ClassStreams()  # per-class counters and cached blocks of 64

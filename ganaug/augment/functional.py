@@ -20,6 +20,7 @@ __all__ = [
     "hard_classes",
     "match_images",
     "check_batch",
+    "check_normalize",
 ]
 
 Normalize = tuple[Sequence[float], Sequence[float]] | Callable[[torch.Tensor], torch.Tensor] | None
@@ -103,3 +104,21 @@ def hard_classes(y: torch.Tensor) -> torch.Tensor:
     if y.ndim == 2:
         return y.argmax(dim=1)
     raise ValueError(f"expected labels of shape (B,) or (B, num_classes), got {tuple(y.shape)}")
+
+
+def check_normalize(normalize: Normalize, channels: int) -> None:
+    """Raise ValueError unless ``normalize`` is ``(mean, std)`` of 1 or C non-zero values each."""
+    try:
+        mean, std = normalize
+        mean, std = list(mean), list(std)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"expected normalize=(mean, std) sequences or a callable, got {normalize!r}"
+        ) from None
+    for name, v in (("mean", mean), ("std", std)):
+        if len(v) not in (1, channels):
+            raise ValueError(
+                f"expected normalize {name} of length 1 or {channels} (channels), got {len(v)}"
+            )
+    if any(s == 0 for s in std):
+        raise ValueError(f"expected normalize std != 0, got {std}")

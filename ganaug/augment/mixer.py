@@ -76,7 +76,7 @@ class SyntheticMixer:
         if labels is not None and labels not in _LABELS:
             raise ValueError(f"expected labels one of {_LABELS} or None, got {labels!r}")
         if normalize is not None and not callable(normalize):
-            _check_normalize(normalize, source.image_shape[0])
+            F.check_normalize(normalize, source.image_shape[0])
         self.source, self.ratio, self.mode = source, float(ratio), mode
         self.labels = (labels or "match") if conditional else None
         self.normalize, self.seed = normalize, int(seed)
@@ -186,23 +186,6 @@ class SyntheticMixer:
             f"{type(self).__name__}(ratio={self.ratio}, mode={self.mode!r}, "
             f"labels={self.labels!r}, seed={self.seed}, source={self.source!r})"
         )
-
-
-def _check_normalize(normalize: Any, channels: int) -> None:
-    try:
-        mean, std = normalize
-        mean, std = list(mean), list(std)
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"expected normalize=(mean, std) sequences or a callable, got {normalize!r}"
-        ) from None
-    for name, v in (("mean", mean), ("std", std)):
-        if len(v) not in (1, channels):
-            raise ValueError(
-                f"expected normalize {name} of length 1 or {channels} (channels), got {len(v)}"
-            )
-    if any(s == 0 for s in std):
-        raise ValueError(f"expected normalize std != 0, got {std}")
 
 
 class MixLoader:

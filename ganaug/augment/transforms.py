@@ -111,9 +111,7 @@ class SyntheticReplace(Transform):
                 f"expected labels_getter 'default' or a callable, got {labels_getter!r}"
             )
         if normalize is not None:
-            from .mixer import _check_normalize
-
-            _check_normalize(normalize, source.image_shape[0])
+            F.check_normalize(normalize, source.image_shape[0])
         self.source = source
         self.p = float(p)
         self.seed = int(seed)
@@ -266,8 +264,7 @@ class SyntheticReplace(Transform):
         return F.hard_classes(y)
 
     def __getstate__(self) -> dict[str, Any]:
-        state = super().__getstate__() if hasattr(super(), "__getstate__") else self.__dict__
-        return {**state, "_call": {"label": None}}
+        return {**self.__dict__, "_call": {"label": None}}
 
     def extra_repr(self) -> str:
         return f"source={type(self.source).__name__}, p={self.p}, seed={self.seed}"

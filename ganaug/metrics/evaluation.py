@@ -126,11 +126,8 @@ def evaluate(
         _class_report(report, classifier, samples, train, test, kw)
         if samples.conditional and real[1] is not None:
             _within_class(report, fr, real[1], ff, samples.labels, prdc_k)
-    mem = (
+    if memorisation:
         _memorisation(report, feature_model, train, test, samples, ff, n, kw, progress)
-        if memorisation
-        else None
-    )
     if cas and samples.conditional:
         scores = distances.classification_accuracy_score(
             (samples.images, samples.labels),
@@ -147,7 +144,7 @@ def evaluate(
         report.notes.append("CAS needs class-conditional samples; this source is unconditional")
     if report_dir is not None:
         _write_page(
-            report_dir, report, samples, train, feature_model, ff, mem, source, run_dir, seed, kw
+            report_dir, report, samples, train, feature_model, ff, source, run_dir, seed, kw
         )
     return report
 
@@ -159,7 +156,6 @@ def _write_page(
     train: ImageData,
     feature_model: Any,
     ff: torch.Tensor,
-    mem: dict[str, Any] | None,
     source: Any,
     run_dir: Any,
     seed: int,
@@ -324,7 +320,7 @@ def _memorisation(
     n: int,
     kw: dict[str, Any],
     progress: bool = False,
-) -> dict[str, Any]:
+) -> None:
     """Copy rate and nearest-neighbour ratio against all training images (per class too)."""
     ft = _train_features(feature_model, train, kw, progress)
     m = min(n, len(test))
@@ -342,7 +338,6 @@ def _memorisation(
                 continue
             rows[c]["copy_rate"] = float((fake_c < mem["copy_threshold"]).double().mean())
             rows[c]["nn_ratio"] = float(fake_c.median() / real_c.median())
-    return mem
 
 
 _TRAIN_FEATURES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
