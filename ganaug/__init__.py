@@ -2,8 +2,8 @@
 
 The public names below are imported on first use (PEP 562), so ``import ganaug`` stays light:
 no torchvision, torchmetrics or h5py until a feature that needs them is touched. The packages
-(``sources``, ``augment``, ``io``, ``metrics``, ``training``, ``data``, ``models``, ``cli``)
-are listed in README's "Layout" section.
+(``sources``, ``augment``, ``io``, ``metrics``, ``anomaly``, ``training``, ``data``, ``models``,
+``cli``) are listed in README's "Layout" section.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ _EXPORTS = {
     "mix": ".augment",
     "H5Dataset": ".io",
     "export": ".io",
+    "AnomalyScorer": ".anomaly",
     "EvalReport": ".metrics",
     "evaluate": ".metrics",
     "train": ".training",
@@ -56,6 +57,7 @@ __all__ = [
     "mix",
     "H5Dataset",
     "export",
+    "AnomalyScorer",
     "EvalReport",
     "evaluate",
     "train",
@@ -63,6 +65,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time names resolve lazily
+    from .anomaly import AnomalyScorer
     from .augment import GANAugmented, SyntheticMixer, SyntheticReplace, mix
     from .io import H5Dataset, export
     from .metrics import EvalReport, evaluate

@@ -32,9 +32,14 @@ def test_shapes_finite_and_every_param_gets_grad(arch, shape, num_classes):
     logits = d(x, y)
     assert logits.shape == (4,)
     assert torch.isfinite(logits).all()
+    phi = d.features(x)  # what anomaly scoring compares
+    assert phi.shape[0] == 4 and phi.dim() == 2 and torch.isfinite(phi).all()
     logits.sum().backward()
     for name, p in [*g.named_parameters(), *d.named_parameters()]:
         assert p.grad is not None, f"{arch} {shape} k={num_classes}: no grad for {name}"
+    with torch.no_grad():  # eval: spectral norm's power iteration stops changing D
+        d.eval()
+        assert torch.allclose(d.head(d.features(x), y), d(x, y))
 
 
 def test_classic_mlp_layer_sizes():

@@ -10,7 +10,7 @@ import argparse
 import importlib
 import sys
 
-COMMANDS = ("info", "sample", "export", "train", "eval")
+COMMANDS = ("info", "sample", "export", "train", "eval", "fit_encoder", "score")
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):

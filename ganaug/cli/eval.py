@@ -41,8 +41,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument(
         "--filter",
         default=None,
-        help="evaluate filtered samples of --model: drs[:Q] or confidence[:T] (its domain "
-        "classifier is the one trained on --data)",
+        help="evaluate filtered samples of --model: drs[:Q], confidence[:T] (its domain "
+        "classifier is the one trained on --data) or anomaly[:Q] (the model file's encoder)",
     )
     p.add_argument(
         "--feature-space",

@@ -77,11 +77,12 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument(
         "--filter",
         default=None,
-        metavar="drs[:Q]|confidence[:T]",
+        metavar="drs[:Q]|confidence[:T]|anomaly[:Q]",
         help="keep only samples a quality filter accepts (ganaug.FilteredSource): 'drs' "
-        "(discriminator rejection sampling, Q the burn-in quantile) or 'confidence' (domain "
+        "(discriminator rejection sampling, Q the burn-in quantile), 'confidence' (domain "
         "classifier probability >= T; the classifier is trained once on --data and cached, "
-        "as ganaug eval does, or read from --classifier)",
+        "as ganaug eval does, or read from --classifier) or 'anomaly' (anomaly score at most "
+        "the Q-quantile of real training scores; needs the model file's encoder)",
     )
     p.add_argument(
         "--data",

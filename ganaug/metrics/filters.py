@@ -1,6 +1,7 @@
 """``quality_filter``: a :class:`~ganaug.sources.FilteredSource` from a spec such as
 ``"confidence:0.9"``, with the domain classifier it needs trained (or read from the cache) on
-the real data, as ``evaluate`` does. The ``--filter`` of ``ganaug export`` and ``ganaug eval``."""
+the real data, as ``evaluate`` does, or the anomaly scorer of the model file's encoder. The
+``--filter`` of ``ganaug export`` and ``ganaug eval``."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 
 import torch
 
+from ..anomaly import AnomalyScorer
 from ..data import load_dataset
 from ..sources import FilteredSource, LiveSource, parse_filter_spec
 from .classifier import DomainClassifier, domain_classifier, load_classifier
@@ -26,7 +28,7 @@ def quality_filter(
     cache_dir: str | os.PathLike | None = None,
     device: str | torch.device = "cpu",
 ) -> FilteredSource:
-    """Wrap ``source`` in the filter ``spec`` (``drs[:Q]`` or ``confidence[:T]``).
+    """Wrap ``source`` in the filter ``spec`` (``drs[:Q]``, ``confidence[:T]``, ``anomaly[:Q]``).
 
     Args:
         source: a live generator.
@@ -54,4 +56,8 @@ def quality_filter(
         if real.labels is None:
             raise ValueError(f"{real.source} has no labels: the confidence filter needs them")
         classifier = domain_classifier(real.images, real.labels, cache_dir=cache_dir, device=device)
-    return FilteredSource(source, classifier=classifier, **kwargs)
+    scorer = None
+    if kwargs["method"] == "anomaly":
+        scorer = AnomalyScorer(source, device=device)
+        scorer.require_encoder()
+    return FilteredSource(source, classifier=classifier, scorer=scorer, **kwargs)

@@ -126,7 +126,9 @@ def create_generator(config: ModelConfig) -> nn.Module:
 
 
 def create_discriminator(config: ModelConfig) -> nn.Module:
-    """Build the discriminator: ``D(x (B, C, H, W), y (B,) | None) -> (B,) logits``."""
+    """Build the discriminator: ``D(x (B, C, H, W), y (B,) | None) -> (B,) logits``, with
+    ``D.features(x) -> (B, F)``, the label-free features, and ``D.head(phi, y)``, so that
+    ``D(x, y) == D.head(D.features(x), y)`` (anomaly scoring reuses the features)."""
     return _ARCHS[config.arch]["discriminator"](config)
 
 

@@ -93,8 +93,12 @@ class DCGANDiscriminator(nn.Module):
         self.body = nn.Sequential(*layers)
         self.head = ProjectionHead(prev * h * w, num_classes, spectral_norm)
 
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The label-free features phi the head projects: (B, F)."""
+        return self.body(x).flatten(1)
+
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        return self.head(self.body(x).flatten(1), y)  # (B,) logits
+        return self.head(self.features(x), y)  # (B,) logits
 
 
 @register_arch("dcgan")

@@ -1,6 +1,6 @@
 """Quality filtering as a SampleSource wrapper: export, the mixer and GANAugmented take it as is.
 
-Two filters, both deterministic by index and batched:
+Three filters, all deterministic by index and batched:
 
 - ``"drs"``: discriminator rejection sampling (Azadi et al. 2019) with the discriminator stored
   in the model file. A candidate x is kept with probability ``sigmoid(F(x) - gamma)``, where
@@ -9,6 +9,9 @@ Two filters, both deterministic by index and batched:
   "percentile" rule: 0.95 keeps few, 0.5 about half).
 - ``"confidence"``: keep a candidate the domain classifier assigns to its conditioning class with
   probability >= ``threshold`` (the most probable class, for an unconditional model).
+- ``"anomaly"``: keep a candidate whose anomaly score under its class (``scorer``, a
+  ``ganaug.AnomalyScorer``) is at most the ``threshold``-quantile of real training images'
+  scores: drop synthetic rows that look unlike any real image.
 
 Filtered sample i with class y tries candidates k = 0, 1, ... (absolute index
 ``i * max_tries + k`` of the wrapped generator, same seed and class) and keeps the first one
@@ -34,8 +37,8 @@ from .base import GeneratedSource, LiveSource, call_rows, in_calls
 
 __all__ = ["FilteredSource", "parse_filter_spec", "FILTER_METHODS"]
 
-FILTER_METHODS = ("drs", "confidence")
-DEFAULT_THRESHOLD = {"drs": 0.8, "confidence": 0.9}
+FILTER_METHODS = ("drs", "confidence", "anomaly")
+DEFAULT_THRESHOLD = {"drs": 0.8, "confidence": 0.9, "anomaly": 0.95}
 _BURN_IN_SEED = 0x5EED
 
 
@@ -44,11 +47,14 @@ class FilteredSource(GeneratedSource):
 
     Args:
         source: a live generator (``ganaug.Generator``, anything with ``generate``).
-        method: "drs" or "confidence".
+        method: "drs", "confidence" or "anomaly".
         threshold: DRS: the quantile of F on the burn-in set used as gamma (0..1, default 0.8);
-            confidence: the least class probability kept (0..1, default 0.9).
+            confidence: the least class probability kept (0..1, default 0.9); anomaly: the
+            quantile of real training scores above which a row is dropped (default 0.95).
         classifier: the domain classifier (required for "confidence"), e.g.
             ``ganaug.metrics.domain_classifier(train_images, train_labels)``.
+        scorer: the anomaly scorer (required for "anomaly"), ``ganaug.AnomalyScorer(gen)`` of
+            a model file with a fitted encoder.
         max_tries: candidates per sample before the best one is taken.
         burn_in: DRS burn-in samples for D_max and gamma.
     """
@@ -60,6 +66,7 @@ class FilteredSource(GeneratedSource):
         method: Literal["drs", "confidence"] = "drs",
         threshold: float | None = None,
         classifier: Any = None,
+        scorer: Any = None,
         max_tries: int = 16,
         burn_in: int = 2048,
     ) -> None:
@@ -75,14 +82,23 @@ class FilteredSource(GeneratedSource):
             raise ValueError(f"expected a {method} threshold in [0, 1], got {threshold}")
         if method == "confidence" and classifier is None:
             raise ValueError("the confidence filter needs classifier= (a domain classifier)")
+        if method == "anomaly" and scorer is None:
+            raise ValueError(
+                "the anomaly filter needs scorer= (ganaug.AnomalyScorer(gen), whose model file "
+                "holds a fitted encoder: ganaug fit-encoder)"
+            )
         if classifier is not None:
             expect_shape(source.image_shape, classifier.image_shape, whose="the classifier reads")
+        if scorer is not None:
+            expect_shape(source.image_shape, scorer.image_shape, whose="the scorer reads")
         if max_tries < 1 or burn_in < 2:
             raise ValueError(
                 f"expected max_tries >= 1 and burn_in >= 2, got {max_tries}, {burn_in}"
             )
         self.source, self.method, self.threshold = source, method, t
         self.classifier, self.max_tries, self.burn_in = classifier, int(max_tries), int(burn_in)
+        self.scorer = scorer
+        self._max_score = scorer.threshold(t) if scorer is not None else None
         self._drs: tuple[float, float] | None = None  # (D_max, gamma), from the burn-in set
         self._disc: dict[torch.device, torch.nn.Module] = {}
 
@@ -126,6 +142,9 @@ class FilteredSource(GeneratedSource):
                 h.update(key.encode())
                 h.update(value.detach().cpu().contiguous().numpy().tobytes())
             spec["classifier_sha256"] = h.hexdigest()[:16]
+        if self.scorer is not None:
+            spec["scorer"] = self.scorer.describe()
+            spec["max_score"] = self._max_score
         return {"filter": spec}
 
     def __repr__(self) -> str:
@@ -170,6 +189,10 @@ class FilteredSource(GeneratedSource):
         if self.method == "confidence":
             prob = self._class_prob(x, y, dev)
             return prob, prob >= self.threshold
+        if self.method == "anomaly":
+            labels = y if self.num_classes else None
+            s = self.scorer.score(to_uint8(x).cpu(), labels, all_classes=False).score
+            return -s, s <= self._max_score  # judge what the user gets (uint8)
         d_max, gamma = self._drs_params(dev)
         f = _drs_f(self._logits(x, y, dev), d_max)
         p_accept = torch.sigmoid(f - gamma)
@@ -219,7 +242,8 @@ def _device_of(source: Any) -> torch.device:
 
 
 def parse_filter_spec(text: str) -> dict[str, Any]:
-    """``"drs"``, ``"drs:0.9"``, ``"confidence"`` or ``"confidence:0.95"`` -> FilteredSource kwargs.
+    """``"drs"``, ``"drs:0.9"``, ``"confidence"``, ``"confidence:0.95"``, ``"anomaly"`` or
+    ``"anomaly:0.99"`` -> FilteredSource kwargs.
 
     Example:
         >>> parse_filter_spec("confidence:0.9")
@@ -228,8 +252,8 @@ def parse_filter_spec(text: str) -> dict[str, Any]:
     method, _, value = str(text).strip().partition(":")
     if method not in FILTER_METHODS:
         raise ValueError(
-            f"expected a filter 'drs', 'drs:Q', 'confidence' or 'confidence:T' (Q, T in [0, 1]), "
-            f"got {text!r}"
+            f"expected a filter 'drs', 'drs:Q', 'confidence', 'confidence:T', 'anomaly' or "
+            f"'anomaly:Q' (Q, T in [0, 1]), got {text!r}"
         )
     out: dict[str, Any] = {"method": method}
     if value:

@@ -1,9 +1,11 @@
 """The single-file model: safetensors tensors + a JSON config and provenance in its metadata.
 
 No pickle anywhere: ``safetensors`` holds only raw tensors, so a model file from a stranger
-cannot run code. Layout: tensors ``generator.*`` (EMA weights when training kept them) and
-``discriminator.*``; metadata ``format``, ``format_version``, ``config`` (JSON),
-``provenance`` (JSON).
+cannot run code. Layout: tensors ``generator.*`` (EMA weights when training kept them),
+``discriminator.*`` and, once an anomaly encoder is fitted, ``encoder.*``; metadata ``format``,
+``format_version``, ``config`` (JSON), ``provenance`` (JSON) and, with an encoder, ``encoder``
+(JSON: its architecture, score statistics and how it was fitted; see ``ganaug.anomaly``). Files
+without an encoder are complete models: the encoder is optional.
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ class ModelFile:
     provenance: dict[str, Any]
     generator_state: dict[str, torch.Tensor]
     discriminator_state: dict[str, torch.Tensor] = field(default_factory=dict)
+    encoder_state: dict[str, torch.Tensor] = field(default_factory=dict)
+    encoder_meta: dict[str, Any] | None = None  # None: no encoder fitted
 
     def build_generator(self) -> nn.Module:
         g = create_generator(self.config)
@@ -68,24 +72,39 @@ def clean_state_dict(module: nn.Module) -> dict[str, torch.Tensor]:
     return out
 
 
+def _state(module: nn.Module | dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    if isinstance(module, dict):
+        return {k: v.detach().to("cpu").contiguous() for k, v in module.items()}
+    return clean_state_dict(module)
+
+
 def save(
     path: str | os.PathLike,
     *,
     config: ModelConfig,
-    generator: nn.Module,
-    discriminator: nn.Module | None = None,
+    generator: nn.Module | dict[str, torch.Tensor],
+    discriminator: nn.Module | dict[str, torch.Tensor] | None = None,
     provenance: dict[str, Any] | None = None,
+    encoder: nn.Module | dict[str, torch.Tensor] | None = None,
+    encoder_meta: dict[str, Any] | None = None,
 ) -> Path:
     """Write one ``.safetensors`` model file atomically (never half-written under ``path``).
+
+    Each network is a module or its state dict; ``encoder`` (the anomaly encoder) needs its
+    ``encoder_meta`` (see ``ganaug.anomaly``).
 
     Example:
         >>> cfg = ModelConfig(arch="dcgan", image_shape=(1, 28, 28), num_classes=10)
         >>> save("g.safetensors", config=cfg, generator=create_generator(cfg))  # doctest: +SKIP
     """
     path = Path(path)
-    tensors = {f"generator.{k}": v for k, v in clean_state_dict(generator).items()}
+    if (encoder is None) != (encoder_meta is None):
+        raise ValueError("an encoder needs its encoder_meta, and encoder_meta its encoder")
+    tensors = {f"generator.{k}": v for k, v in _state(generator).items()}
     if discriminator is not None:
-        tensors |= {f"discriminator.{k}": v for k, v in clean_state_dict(discriminator).items()}
+        tensors |= {f"discriminator.{k}": v for k, v in _state(discriminator).items()}
+    if encoder is not None:
+        tensors |= {f"encoder.{k}": v for k, v in _state(encoder).items()}
     prov = {"ganaug_version": __version__, **(provenance or {})}
     metadata = {
         "format": FORMAT,
@@ -93,6 +112,8 @@ def save(
         "config": json.dumps(config.to_dict(), sort_keys=True),
         "provenance": json.dumps(prov, sort_keys=True),
     }
+    if encoder_meta is not None:
+        metadata["encoder"] = json.dumps(encoder_meta, sort_keys=True)
     for name, t in tensors.items():
         if t.is_floating_point() and not torch.isfinite(t).all():
             raise ValueError(f"refusing to save a model with non-finite values in {name}")
@@ -184,18 +205,36 @@ def read_model_file(path: str | os.PathLike | None) -> ModelFile:
     try:
         config = ModelConfig.from_dict(json.loads(metadata["config"]))
         provenance = json.loads(metadata.get("provenance", "{}"))
+        encoder_meta = json.loads(metadata["encoder"]) if "encoder" in metadata else None
     except (KeyError, json.JSONDecodeError, TypeError) as e:
         raise ValueError(f"{path} has a missing or malformed ganaug config: {e}") from e
     except ValueError as e:  # e.g. an arch_args key this ganaug does not know
         raise ValueError(f"{path} has a ganaug config this version cannot build: {e}") from e
-    gen = {k[len("generator.") :]: v for k, v in tensors.items() if k.startswith("generator.")}
-    disc = {
-        k[len("discriminator.") :]: v for k, v in tensors.items() if k.startswith("discriminator.")
-    }
+    gen, disc, enc = (_prefixed(tensors, p) for p in ("generator", "discriminator", "encoder"))
     if not gen:
         raise ValueError(f"{path} holds no generator.* tensors; found {sorted(tensors)[:5]}")
+    if bool(enc) != (encoder_meta is not None):
+        raise ValueError(
+            f"{path}: an encoder needs both its encoder.* tensors and its 'encoder' metadata; "
+            f"found {len(enc)} tensors and {'no' if encoder_meta is None else 'the'} metadata"
+        )
     _check_tensors(path, config, gen, disc)
-    return ModelFile(path, config, provenance, gen, disc)
+    _check_finite(path, "encoder", enc)
+    return ModelFile(path, config, provenance, gen, disc, enc, encoder_meta)
+
+
+def _prefixed(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    n = len(prefix) + 1
+    return {k[n:]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
+
+
+def _check_finite(path: Path, prefix: str, state: dict[str, torch.Tensor]) -> None:
+    for name, t in state.items():
+        if t.is_floating_point() and not torch.isfinite(t).all():
+            raise ValueError(
+                f"{path}: the tensor {prefix}.{name} holds NaN or inf values; the model "
+                f"file is damaged (or was saved from a diverged run)"
+            )
 
 
 def _check_tensors(
@@ -203,13 +242,8 @@ def _check_tensors(
 ) -> None:
     """Refuse weights that hold NaN/inf, or whose names and shapes are not what the config's
     architecture has (checked on the meta device: no memory, no compute)."""
-    for prefix, state in (("generator", gen), ("discriminator", disc)):
-        for name, t in state.items():
-            if t.is_floating_point() and not torch.isfinite(t).all():
-                raise ValueError(
-                    f"{path}: the tensor {prefix}.{name} holds NaN or inf values; the model "
-                    f"file is damaged (or was saved from a diverged run)"
-                )
+    _check_finite(path, "generator", gen)
+    _check_finite(path, "discriminator", disc)
     with torch.device("meta"):
         expected = {"generator": create_generator(config).state_dict()}
         if disc:
