@@ -187,14 +187,9 @@ def _reference(scorer: Any, images: torch.Tensor, labels: torch.Tensor | None, s
         "logit": [float(logit.mean()), float(logit.std().clamp(min=1e-6))],
     }
     q = torch.linspace(0, 1, REFERENCE_POINTS, dtype=torch.float64)
-    method = scorer.method
-    try:
-        for m in METHODS:
-            scorer.method = m
-            s = scorer.combine(t).double()
-            meta.reference[m] = [round(float(v), 6) for v in torch.quantile(s, q)]
-    finally:
-        scorer.method = method
+    for m in METHODS:
+        s = scorer.combine(t, m).double()
+        meta.reference[m] = [round(float(v), 6) for v in torch.quantile(s, q)]
 
 
 def _bar(total: int, enabled: bool) -> Any:

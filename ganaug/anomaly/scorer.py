@@ -222,7 +222,12 @@ class AnomalyScorer:
         return images, y
 
     def score(
-        self, images: torch.Tensor, labels: Any = None, *, all_classes: bool = True
+        self,
+        images: torch.Tensor,
+        labels: Any = None,
+        *,
+        all_classes: bool = True,
+        progress: bool = False,
     ) -> Scores:
         """Score ``images`` ((N, C, H, W) uint8, or float in [-1, 1]).
 
@@ -231,6 +236,7 @@ class AnomalyScorer:
             labels: (N,) given classes, or None (an unconditional model only records them).
             all_classes: for a conditional model, score under every class (``per_class``,
                 ``best_class``); False scores only under the given labels (K times faster).
+            progress: a tqdm bar over the classes (stderr).
         """
         self.require_encoder()
         images, y = self._check(images, labels)
@@ -243,7 +249,10 @@ class AnomalyScorer:
             if bool((y < 0).any()):
                 raise ValueError("all_classes=False needs given labels for a conditional model")
             return Scores(self._pass(x, y), y, none, None, y)
-        per = torch.stack([self._pass(x, torch.full_like(y, c)) for c in range(k)], dim=1)
+        from tqdm.auto import tqdm
+
+        bar = tqdm(range(k), desc="scoring classes", disable=not progress, leave=False)
+        per = torch.stack([self._pass(x, torch.full_like(y, c)) for c in bar], dim=1)
         best = per.argmin(dim=1)
         scored = torch.where(y >= 0, y, best)  # the given label where there is one
         return Scores(per.gather(1, scored[:, None]).squeeze(1), y, best, per, scored)
@@ -268,13 +277,15 @@ class AnomalyScorer:
         cd = c.to(dev) if c is not None else None
         return in_calls(call, x.to(dev), cd, rows=call_rows(dev)).cpu()
 
-    def combine(self, terms: torch.Tensor) -> torch.Tensor:
-        """(N,) scores from :meth:`terms` by the scorer's method (module docstring)."""
-        if self.method == "discriminator":
+    def combine(self, terms: torch.Tensor, method: str | None = None) -> torch.Tensor:
+        """(N,) scores from :meth:`terms` by ``method`` (default: the scorer's; module
+        docstring)."""
+        method = method or self.method
+        if method == "discriminator":
             return terms[:, 2]
         meta = self.meta
         izif = terms[:, 0] / meta.pixel_var + meta.kappa * terms[:, 1] / meta.feature_var
-        if self.method == "izif":
+        if method == "izif":
             return izif
         (mp, sp), (ml, sl) = meta.term_stats["pixel"], meta.term_stats["logit"]
         return (terms[:, 0] / meta.pixel_var - mp) / sp + (terms[:, 2] - ml) / sl

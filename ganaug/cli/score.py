@@ -53,6 +53,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     add_root(p)
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     add_precision(p, "scoring")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
 
@@ -70,7 +71,8 @@ def run(args: argparse.Namespace) -> int:
     scorer = AnomalyScorer(gen, method=args.method, precision=args.precision)
     scorer.require_encoder()  # before the data is read: say at once how to fit one
     data = load_dataset(args.data, root=args.root)
-    scores = scorer.score(data.images, data.labels)  # an unconditional model records them
+    # an unconditional model only records the labels
+    scores = scorer.score(data.images, data.labels, progress=not args.no_progress)
     if args.labels == "best":
         scores = scores.under_best_class()
     write_scores_csv(args.out, scores)
