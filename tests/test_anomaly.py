@@ -280,3 +280,25 @@ def test_fit_encoder_cli_then_export_with_the_anomaly_filter(two_class, fm, tmp_
         assert f["images"].shape == (32, 28, 28, 1)
         attrs = json.dumps({k: str(v) for k, v in f.attrs.items()})
     assert "anomaly" in attrs
+
+
+@pytest.mark.slow
+def test_the_benchmark_runs_end_to_end_in_quick_mode(tmp_path):
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "anomaly.py"
+    out = tmp_path / "anomaly.json"
+    r = subprocess.run(
+        [sys.executable, str(script), "--quick", "--no-bundled", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    rows = json.loads(out.read_text())
+    methods = {"izif", "combined", "discriminator", "ocsvm", "knn", "pca"}
+    found = {(row["class"], row["method"]) for row in rows}
+    assert found == {(c, m) for c in (0, 1) for m in methods}
+    assert all(0.0 <= row["auroc"] <= 1.0 for row in rows)
+    assert "mean AUROC izif" in r.stdout
