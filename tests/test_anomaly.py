@@ -232,6 +232,15 @@ def test_score_cli_writes_one_row_per_image_in_order(two_class, scorer, test_set
     assert torch.allclose(torch.tensor(scores), expect.per_class.min(1).values, rtol=1e-5)
 
 
+def test_score_cli_offers_every_method():
+    from ganaug.cli import build_parser
+
+    parser = build_parser()
+    score = parser._subparsers._group_actions[0].choices["score"]
+    method = next(a for a in score._actions if a.dest == "method")
+    assert set(method.choices) == set(ganaug.anomaly.METHODS)
+
+
 def test_score_cli_bad_inputs(two_class, tmp_path):
     model = ["--model", str(two_class[1])]
     out = str(tmp_path / "s.csv")

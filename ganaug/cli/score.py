@@ -37,10 +37,12 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--method",
-        choices=("izif", "discriminator"),
+        choices=("izif", "combined", "discriminator"),  # ganaug.anomaly.METHODS (tested)
         default="izif",
         help="izif: encoder reconstruction + discriminator-feature residual (f-AnoGAN); "
-        "discriminator: minus D's logit (no encoder needed)",
+        "combined: the pixel residual plus minus D's logit, both standardised on training "
+        "images (better on dark, smooth out-of-distribution images); discriminator: minus "
+        "D's logit (no encoder needed)",
     )
     p.add_argument(
         "--quantile",
