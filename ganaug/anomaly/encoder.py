@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from ..models import ModelConfig
-from ..models.dcgan import plan
+from ..models.dcgan import downsampler
 
 __all__ = ["Encoder", "EncoderMeta", "build_encoder", "ENCODER_FORMAT", "METHODS"]
 
@@ -47,17 +47,9 @@ class Encoder(nn.Module):
         hidden: int = 128,
     ) -> None:
         super().__init__()
-        c, h, w = image_shape
-        n_down, _, _ = plan(h, w)
-        layers: list[nn.Module] = []
-        prev, ch = c, width
-        for _ in range(n_down):
-            layers += [nn.Conv2d(prev, ch, 4, 2, 1), nn.LeakyReLU(0.2)]
-            prev, ch = ch, ch * 2
-            h, w = h // 2, w // 2
-        self.body = nn.Sequential(*layers)
+        self.body, features = downsampler(image_shape, width)
         self.embed = nn.Embedding(num_classes, _EMBED) if num_classes > 0 else None
-        features = prev * h * w + (_EMBED if num_classes > 0 else 0)
+        features += _EMBED if num_classes > 0 else 0
         self.head = nn.Sequential(
             nn.Linear(features, hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, latent_dim)
         )

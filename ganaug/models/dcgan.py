@@ -69,6 +69,26 @@ class DCGANGenerator(nn.Module):
         return center_crop(x, self.height, self.width)
 
 
+def downsampler(
+    image_shape: tuple[int, int, int], width: int, spectral_norm: bool = False
+) -> tuple[nn.Sequential, int]:
+    """The discriminator's body: stride-2 4x4 convolutions (width, 2 x width, ...) with
+    LeakyReLU(0.2), down to ``plan``'s smallest map; returns it and its flat feature size.
+    The anomaly encoder reads images with the same stack."""
+    c, h, w = image_shape
+    n_down, _, _ = plan(h, w)
+    layers: list[nn.Module] = []
+    prev, ch = c, width
+    for _ in range(n_down):
+        layers += [
+            maybe_sn(nn.Conv2d(prev, ch, 4, 2, 1), spectral_norm),
+            nn.LeakyReLU(0.2, inplace=True),
+        ]
+        prev, ch = ch, ch * 2
+        h, w = h // 2, w // 2  # k=4, s=2, p=1 halves (floor) each side
+    return nn.Sequential(*layers), prev * h * w
+
+
 class DCGANDiscriminator(nn.Module):
     def __init__(
         self,
@@ -79,19 +99,8 @@ class DCGANDiscriminator(nn.Module):
         spectral_norm: bool = False,
     ) -> None:
         super().__init__()
-        c, h, w = image_shape
-        n_down, _, _ = plan(h, w)
-        layers: list[nn.Module] = []
-        prev, ch = c, width
-        for _ in range(n_down):
-            layers += [
-                maybe_sn(nn.Conv2d(prev, ch, 4, 2, 1), spectral_norm),
-                nn.LeakyReLU(0.2, inplace=True),
-            ]
-            prev, ch = ch, ch * 2
-            h, w = h // 2, w // 2  # k=4, s=2, p=1 halves (floor) each side
-        self.body = nn.Sequential(*layers)
-        self.head = ProjectionHead(prev * h * w, num_classes, spectral_norm)
+        self.body, features = downsampler(image_shape, width, spectral_norm)
+        self.head = ProjectionHead(features, num_classes, spectral_norm)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """The label-free features phi the head projects: (B, F)."""
