@@ -232,6 +232,15 @@ def test_score_cli_writes_one_row_per_image_in_order(two_class, scorer, test_set
     assert torch.allclose(torch.tensor(scores), expect.per_class.min(1).values, rtol=1e-5)
 
 
+def test_info_says_whether_a_model_has_an_encoder(two_class):
+    with_encoder = ganaug_cli("info", str(two_class[1]))
+    assert with_encoder.returncode == 0, with_encoder.stderr
+    assert "fitted 300 steps on 4,000 images" in with_encoder.stdout
+    plain = ganaug_cli("info", str(two_class[0]), "--json")
+    info = json.loads(plain.stdout)
+    assert info["encoder_params"] == 0 and info["encoder_fitted"] is None
+
+
 def test_score_cli_offers_every_method():
     from ganaug.cli import build_parser
 

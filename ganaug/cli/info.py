@@ -33,6 +33,8 @@ def run(args: argparse.Namespace) -> int:
         "config": mf.config.to_dict(),
         "generator_params": sum(t.numel() for t in mf.generator_state.values()),
         "discriminator_params": sum(t.numel() for t in mf.discriminator_state.values()),
+        "encoder_params": sum(t.numel() for t in mf.encoder_state.values()),
+        "encoder_fitted": (mf.encoder_meta or {}).get("fitted"),
         "provenance": mf.provenance,
     }
     if args.json:
@@ -50,6 +52,14 @@ def run(args: argparse.Namespace) -> int:
         f"parameters   generator {info['generator_params']:,}, "
         f"discriminator {info['discriminator_params']:,}"
     )
+    fitted = info["encoder_fitted"]
+    if fitted is None:
+        print("encoder      none (ganaug fit-encoder adds one, for ganaug score)")
+    else:
+        print(
+            f"encoder      {info['encoder_params']:,} parameters, fitted {fitted['steps']} steps "
+            f"on {fitted['images']:,} images of {fitted['data']}"
+        )
     for key, value in sorted(mf.provenance.items()):
         print(f"provenance   {key}: {value}")
     return 0
