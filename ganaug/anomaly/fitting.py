@@ -20,7 +20,7 @@ from ..data import load_dataset
 from ..sources.base import use_bf16
 from .encoder import METHODS, Encoder, EncoderMeta, build_encoder
 
-__all__ = ["fit_encoder", "REFERENCE_POINTS"]
+__all__ = ["fit_encoder", "check_classes", "REFERENCE_POINTS"]
 
 REFERENCE_POINTS = 1001  # quantiles 0, 0.001, ..., 1 of the training scores
 _STATS_ROWS = 2048
@@ -83,7 +83,7 @@ def fit_encoder(
     rng = torch.Generator().manual_seed(seed)
     bf16 = use_bf16(scorer.precision, dev)
     order = torch.empty(0, dtype=torch.int64)
-    t0, done, loss_sum = time.monotonic(), 0, 0.0
+    t0, done, last_loss = time.monotonic(), 0, 0.0
     bar = _bar(steps, progress)
     for step in range(steps):
         if order.numel() < batch_size:  # a fresh epoch's order, never a short batch
@@ -107,7 +107,7 @@ def fit_encoder(
                 raise ValueError(
                     f"the encoder's loss became {value} at step {done}; try a lower lr (now {lr})"
                 )
-            loss_sum = value
+            last_loss = value
             bar.update(50 if done % 50 == 0 else done % 50)
             bar.set_postfix(loss=f"{value:.4f}")
         if time_limit is not None and time.monotonic() - t0 > time_limit:
@@ -119,7 +119,7 @@ def fit_encoder(
         "batch_size": batch_size,
         "lr": lr,
         "seed": seed,
-        "loss": round(loss_sum, 6),
+        "loss": round(last_loss, 6),
         "seconds": round(time.monotonic() - t0, 1),
         "data": real.source,
         "data_fingerprint": real.fingerprint(),
@@ -130,16 +130,21 @@ def fit_encoder(
     return enc, meta
 
 
+def check_classes(y: torch.Tensor, num_classes: int, where: str = "") -> None:
+    """Raise unless every label of a conditional model's input is one of its classes."""
+    if num_classes and y.numel() and (int(y.min()) < 0 or int(y.max()) >= num_classes):
+        raise ValueError(
+            f"{where}expected labels in [0, {num_classes}) (the model's classes), found "
+            f"{int(y.min())}..{int(y.max())}"
+        )
+
+
 def _labels(real: Any, num_classes: int) -> torch.Tensor | None:
     """The data's labels when the model is conditional and they fit its classes."""
     if num_classes == 0 or real.labels is None:
         return None
     y = torch.as_tensor(real.labels, dtype=torch.int64)
-    if int(y.min()) < 0 or int(y.max()) >= num_classes:
-        raise ValueError(
-            f"{real.source}: expected labels in [0, {num_classes}) (the model's classes), found "
-            f"{int(y.min())}..{int(y.max())}"
-        )
+    check_classes(y, num_classes, f"{real.source}: ")
     return y
 
 
@@ -171,12 +176,13 @@ def _reference(scorer: Any, images: torch.Tensor, labels: torch.Tensor | None, s
     score quantiles."""
     n = min(len(images), _REFERENCE_ROWS)
     pick = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:n]
-    x = to_float(images[pick.sort().values])
+    pick = pick.sort().values
+    x = to_float(images[pick])
     k, meta = scorer.num_classes, scorer.meta
     if k == 0:
         t = scorer.terms(x, None)
     elif labels is not None:
-        t = scorer.terms(x, labels[pick.sort().values])
+        t = scorer.terms(x, labels[pick])
     else:  # (n, K, 3) -> the class each image fits best
         per = torch.stack([scorer.terms(x, torch.full((n,), c)) for c in range(k)], dim=1)
         izif = per[..., 0] / meta.pixel_var + meta.kappa * per[..., 1] / meta.feature_var

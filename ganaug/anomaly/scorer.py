@@ -38,7 +38,7 @@ from .._images import expect_shape, to_float, to_uint8
 from ..sources import Generator, save
 from ..sources.base import call_rows, in_calls, use_bf16
 from .encoder import METHODS, Encoder, EncoderMeta, build_encoder
-from .fitting import fit_encoder
+from .fitting import check_classes, fit_encoder
 
 __all__ = ["AnomalyScorer", "Scores", "METHODS"]
 
@@ -213,12 +213,7 @@ class AnomalyScorer:
         y = torch.as_tensor(labels).to("cpu", torch.int64).reshape(-1)
         if y.numel() != n:
             raise ValueError(f"expected {n} labels (one per image), got {y.numel()}")
-        k = self.num_classes
-        if k and (int(y.min()) < 0 or int(y.max()) >= k):
-            raise ValueError(
-                f"expected labels in [0, {k}) (the model's classes), found {int(y.min())}.."
-                f"{int(y.max())}"
-            )
+        check_classes(y, self.num_classes)
         return images, y
 
     def score(
