@@ -63,6 +63,11 @@ class TrainConfig:
         None, "passes over the data (default: 10 when neither --steps nor --time-limit is set)"
     )
     batch_size: int = _opt(64, "images per step and process")
+    balance_classes: bool = _opt(
+        False,
+        "draw real batches class-balanced (with replacement, each class equally often), so a "
+        "rare class gets as many updates as a common one; for imbalanced data",
+    )
     lr_g: float = _opt(8e-4, "generator Adam learning rate")
     lr_d: float = _opt(8e-4, "discriminator Adam learning rate")
     beta1: float = _opt(0.5, "Adam beta1")

@@ -34,7 +34,16 @@ from .checkpoint import (
 from .config import UNBOUNDED, model_config, resolved_config, total_steps
 from .monitor import LossLog, Selector, recalibrate_bn, save_grid
 from .options import TrainConfig
-from .step import BatchStream, Nets, build_nets, d_step, ema_update, g_step, step_rng
+from .step import (
+    BatchStream,
+    Nets,
+    balancing_weights,
+    build_nets,
+    d_step,
+    ema_update,
+    g_step,
+    step_rng,
+)
 
 __all__ = ["TrainingDiverged", "run_folder", "train"]
 
@@ -85,6 +94,11 @@ def train(
     if dev.type == "cuda" and dist.active:
         dev = torch.device("cuda", dist.local_rank)
     data = load_dataset(dataset, root=root, image_size=image_size)
+    if cfg.balance_classes and data.labels is None:
+        raise ValueError(
+            f"--balance-classes draws batches by class, but {data.source} has no labels; "
+            "drop --balance-classes or give labelled data"
+        )
     model_cfg, labels = model_config(cfg, data)
     total = total_steps(cfg, len(data), dist)
     out = Path(out)
@@ -104,6 +118,7 @@ def train(
         dist=dist,
         workers=workers,
         device=dev,
+        weights=balancing_weights(data.labels) if cfg.balance_classes else None,
     )
     done = _loop(nets, ctx, stream, start)
     if dist.main:

@@ -177,10 +177,24 @@ def _tensors(m: nn.Module) -> list[torch.Tensor]:
 
 
 class BatchIndices(torch.utils.data.Sampler):
-    """Yields this rank's index tensor for every global batch from ``start`` on (forever)."""
+    """Yields this rank's index tensor for every global batch from ``start`` on (forever).
 
-    def __init__(self, n: int, batch: int, *, seed: int, start: int, dist: Dist) -> None:
+    An epoch is a permutation of the ``n`` rows, or, with ``weights`` (one per row), ``n`` rows
+    drawn with replacement in proportion to them; either is a function of (seed, epoch) alone.
+    """
+
+    def __init__(
+        self,
+        n: int,
+        batch: int,
+        *,
+        seed: int,
+        start: int,
+        dist: Dist,
+        weights: torch.Tensor | None = None,
+    ) -> None:
         self.n, self.batch, self.seed, self.start, self.dist = n, batch, seed, start, dist
+        self.weights = weights
         self.per_epoch = n // (batch * dist.world)
 
     def __iter__(self) -> Iterator[torch.Tensor]:
@@ -189,10 +203,19 @@ class BatchIndices(torch.utils.data.Sampler):
             if b // self.per_epoch != epoch:
                 epoch = b // self.per_epoch
                 gen = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-                perm = torch.randperm(self.n, generator=gen)
+                if self.weights is None:
+                    perm = torch.randperm(self.n, generator=gen)
+                else:
+                    perm = torch.multinomial(self.weights, self.n, True, generator=gen)
             lo = (b % self.per_epoch) * self.batch * self.dist.world + self.dist.rank * self.batch
             yield perm[lo : lo + self.batch]
             b += 1
+
+
+def balancing_weights(labels: torch.Tensor) -> torch.Tensor:
+    """One weight per row, 1 / (its class's count): every class present is drawn equally often."""
+    counts = torch.bincount(labels)
+    return 1.0 / counts[labels].double()
 
 
 class _Rows(torch.utils.data.Dataset):
@@ -223,8 +246,11 @@ class BatchStream:
         dist: Dist,
         workers: int,
         device: torch.device,
+        weights: torch.Tensor | None = None,
     ) -> None:
-        sampler = BatchIndices(images.shape[0], batch, seed=seed, start=start, dist=dist)
+        sampler = BatchIndices(
+            images.shape[0], batch, seed=seed, start=start, dist=dist, weights=weights
+        )
         if sampler.per_epoch < 1:
             raise ValueError(
                 f"expected at least batch_size x processes = {batch * dist.world} images, "
