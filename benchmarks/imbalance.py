@@ -189,9 +189,15 @@ def smote(data: ImageData, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
             "the smote condition needs imbalanced-learn: pip install 'ganaug[bench]'"
         ) from e
     n, shape = len(data), data.images.shape[1:]
-    k = min(5, int(torch.bincount(data.labels).min()) - 1)
+    smallest = int(torch.bincount(data.labels).min())
+    if smallest < 2:
+        raise ValueError(
+            f"SMOTE interpolates within a class: expected >= 2 images each, got {smallest}"
+        )
+    k = min(5, smallest - 1)
     x, y = SMOTE(k_neighbors=k, random_state=seed).fit_resample(
-        data.images.reshape(n, -1).numpy(), data.labels.numpy()
+        data.images.reshape(n, -1).float().numpy(),  # float: uint8 differences would wrap
+        data.labels.numpy(),
     )
     x = torch.as_tensor(x).float().round().clamp(0, 255).to(torch.uint8)
     return x.reshape(-1, *shape), torch.as_tensor(y, dtype=torch.int64)

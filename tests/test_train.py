@@ -476,3 +476,51 @@ def test_time_limit_alone_bounds_the_run(tmp_path, small):
     )
     # past the 10-epoch default (10 x 64 // 32 = 20 steps), and stopped by the clock
     assert ganaug.load(out).provenance["steps"] > 20
+
+
+def _imbalanced(small: ImageData) -> ImageData:
+    """``small`` cut to 50 images of class 0 and 3 of each other class."""
+    keep = [torch.nonzero(small.labels == c).squeeze(1)[: 50 if c == 0 else 3] for c in range(10)]
+    idx = torch.cat(keep)
+    return ImageData(small.images[idx], small.labels[idx], small.class_names, "imbalanced")
+
+
+def test_balance_classes_draws_each_class_equally_often(small):
+    from ganaug._dist import Dist
+    from ganaug.training.step import BatchIndices, balancing_weights
+
+    data = _imbalanced(small)
+    counts = torch.bincount(data.labels, minlength=10)
+    assert counts[0] == 50 and counts[1:].tolist() == [3] * 9  # class 0 is 65% of the rows
+    w = balancing_weights(data.labels)
+    make = lambda start: iter(  # noqa: E731
+        BatchIndices(len(data), 32, seed=1, start=start, dist=Dist(), weights=w)
+    )
+    it = make(0)
+    batches = [next(it) for _ in range(300)]
+    freq = torch.bincount(data.labels[torch.cat(batches)], minlength=10).double()
+    freq /= freq.sum()
+    assert (freq - 0.1).abs().max() < 0.02, freq  # every class ~1/10, not ~0.7 for class 0
+    # a pure function of (seed, batch): the same draw again, and from a resumed position
+    again = make(0)
+    assert all(torch.equal(b, next(again)) for b in batches[:20])
+    later = make(37)
+    assert all(torch.equal(batches[37 + i], next(later)) for i in range(20))
+    plain = iter(BatchIndices(len(data), 32, seed=1, start=0, dist=Dist()))
+    share0 = (data.labels[torch.cat([next(plain) for _ in range(60)])] == 0).double().mean()
+    assert share0 > 0.55  # without weights: a permutation, class 0 keeps its share
+
+
+def test_balance_classes_trains_is_recorded_and_needs_labels(tmp_path, small):
+    data = _imbalanced(small)
+    common = {"arch": "dcgan", "arch_args": TINY_DCGAN, "batch_size": 32, "steps": 3, **FAST}
+    a = train(data, out=tmp_path / "a.safetensors", balance_classes=True, **common)
+    b = train(data, out=tmp_path / "b.safetensors", **common)
+    _finite_model(a)
+    assert a.read_bytes() != b.read_bytes()  # other batches, other weights
+    config = json.loads((tmp_path / "a.run" / "config.json").read_text())
+    assert config["train"]["balance_classes"] is True
+    unlabelled = ImageData(data.images, None, [], "unlabelled")
+    with pytest.raises(ValueError, match="--balance-classes draws batches by class"):
+        train(unlabelled, out=tmp_path / "u.safetensors", balance_classes=True, **common)
+    assert not (tmp_path / "u.run").exists()  # refused before anything was written

@@ -1,0 +1,184 @@
+"""``benchmarks/imbalance.py``: the protocol's subsets, what each condition's sampler, loss and
+oversampler does, and (slow) the ``--quick`` run end to end on real Fashion-MNIST."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from ganaug.data import ImageData
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "imbalance.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("imbalance_bench", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def full(fmnist_train) -> ImageData:
+    return ImageData(
+        fmnist_train.data[:, None].clone(),
+        fmnist_train.targets.clone(),
+        list(fmnist_train.classes),
+        "fashion-mnist",
+    )
+
+
+@pytest.mark.parametrize(
+    "protocol, order", [("deepsmote", range(10)), ("hard-rare", (1, 7, 9, 8, 5, 3, 2, 4, 0, 6))]
+)
+def test_subset_counts_match_the_protocol(bench, full, protocol, order):
+    counts = (4000, 2000, 1000, 750, 500, 350, 200, 100, 60, 40)
+    tr, va = bench.imbalanced_split(full, bench.class_counts(protocol), seed=0)
+    assert len(tr) + len(va) == 9000
+    per_class = torch.bincount(tr.labels, minlength=10) + torch.bincount(va.labels, minlength=10)
+    assert {c: int(per_class[c]) for c in order} == dict(zip(order, counts, strict=True))
+    val = torch.bincount(va.labels, minlength=10)
+    assert {c: int(val[c]) for c in order} == {
+        c: round(n / 5) for c, n in zip(order, counts, strict=True)
+    }
+    # no image in both parts, and every image a real one of its class
+    seen = {bytes(im.numpy()) for im in tr.images}
+    assert not any(bytes(im.numpy()) in seen for im in va.images)
+    again, _ = bench.imbalanced_split(full, bench.class_counts(protocol), seed=0)
+    other, _ = bench.imbalanced_split(full, bench.class_counts(protocol), seed=1)
+    assert torch.equal(again.images, tr.images)  # a seed's subset is fixed...
+    assert not torch.equal(other.images, tr.images)  # ...and each seed draws its own
+    if protocol == "hard-rare":
+        smallest = sorted(range(10), key=lambda c: int(per_class[c]))[:4]
+        assert {full.class_names[c] for c in smallest} == {
+            "Pullover",
+            "Coat",
+            "T-shirt/top",
+            "Shirt",
+        }
+
+
+def test_resampler_yields_balanced_classes_and_plain_keeps_the_imbalance(bench):
+    labels = torch.tensor([0] * 900 + [1] * 90 + [2] * 10)
+    w = bench.balancing_weights(labels)
+    drawn = labels[bench.batch_indices(w, len(labels), steps=200, batch=64, seed=0).flatten()]
+    freq = torch.bincount(drawn, minlength=3).double() / drawn.numel()
+    assert torch.allclose(freq, torch.full((3,), 1 / 3, dtype=torch.double), atol=0.02), freq
+    plain = labels[bench.batch_indices(None, len(labels), steps=200, batch=64, seed=0).flatten()]
+    freq = torch.bincount(plain, minlength=3).double() / plain.numel()
+    assert torch.allclose(freq, torch.tensor([0.9, 0.09, 0.01], dtype=torch.double), atol=0.01)
+
+
+def test_logit_adjustment_is_the_log_prior_and_shifts_predictions_to_rare_classes(bench, full):
+    counts = bench.class_counts("deepsmote", 0.25)
+    tr, _ = bench.imbalanced_split(full, counts, seed=0)
+    prior = bench.log_prior(tr.labels, 10)
+    freq = torch.bincount(tr.labels, minlength=10).float() / len(tr)
+    assert torch.allclose(prior.exp(), freq)
+    common = {"num_classes": 10, "steps": 150, "seed": 0}
+    plain = bench.fit(tr.images, tr.labels, **common)
+    test = full.images[-3000:]
+    # a constant offset changes no softmax: the plain model up to rounding, so the prior acts
+    same = bench.fit(tr.images, tr.labels, adjust=torch.full((10,), 3.0), **common)
+    agree = (bench.predict(same, test) == bench.predict(plain, test)).float().mean()
+    assert agree > 0.97
+    adjusted = bench.fit(tr.images, tr.labels, adjust=prior, **common)
+    rare = [7, 8, 9]  # 100, 60 and 40 images: trained with the prior, predicted more often
+    share = lambda m: torch.isin(bench.predict(m, test), torch.tensor(rare)).float().mean()  # noqa: E731
+    assert share(adjusted) > share(plain) + 0.02
+
+
+def test_smote_keeps_the_real_rows_and_balances_with_in_class_interpolations(bench, full):
+    tr, _ = bench.imbalanced_split(full, bench.class_counts("hard-rare", 0.1), seed=0)
+    x, y = bench.smote(tr, seed=0)
+    top = int(torch.bincount(tr.labels).max())
+    assert torch.bincount(y, minlength=10).tolist() == [top] * 10
+    assert x.dtype == torch.uint8 and x.shape[1:] == tr.images.shape[1:]
+    assert torch.equal(x[: len(tr)], tr.images) and torch.equal(y[: len(tr)], tr.labels)
+    # each new row lies within its class's pixel range (an interpolation of two of its rows)
+    for c in range(10):
+        real = tr.images[tr.labels == c].float()
+        new = x[len(tr) :][y[len(tr) :] == c].float()
+        if len(new):
+            assert (new >= real.min(0).values - 1).all() and (new <= real.max(0).values + 1).all()
+
+
+def test_ganaug_topup_adds_the_asked_counts_after_the_same_real_rows(bench, full, gen):
+    tr, _ = bench.imbalanced_split(full, bench.class_counts("deepsmote", 0.05), seed=0)
+    counts = torch.bincount(tr.labels, minlength=10)
+    five = bench.topup("5x", tr.labels)
+    assert five == {c: min(int(counts.max()), 5 * int(n)) for c, n in enumerate(counts)}
+    for strategy, want in (("auto", [int(counts.max())] * 10), (five, list(five.values()))):
+        x, y = bench.augmented(tr, gen, strategy, seed=1000)
+        assert torch.bincount(y, minlength=10).tolist() == want
+        assert torch.equal(x[: len(tr)], tr.images) and torch.equal(y[: len(tr)], tr.labels)
+        assert x.shape[0] == y.shape[0] and x.dtype == torch.uint8
+    again, _ = bench.augmented(tr, gen, "auto", seed=1000)
+    x, _ = bench.augmented(tr, gen, "auto", seed=1000)
+    assert torch.equal(again, x)  # synthetic rows by (seed, index): the same every time
+
+
+def test_summary_picks_on_validation_and_states_the_verdict(bench):
+    rows = []
+    for seed in range(3):
+        for c in bench.CONDITIONS:
+            good = c == "ganaug +aug"
+            v = 0.9 if good else 0.8
+            rows.append(
+                {
+                    "protocol": "deepsmote",
+                    "condition": c,
+                    "seed": seed,
+                    "acsa": v + 0.001 * seed,
+                    "gm": v,
+                    "f1": v,
+                    "minority_acc": v,
+                    "val_acsa": v + (0.05 if c == "smote" else 0.0),
+                    "val_minority_acc": v,
+                }
+            )
+    text, verdict = bench.summary(rows, "deepsmote")
+    assert verdict["best_baseline"] == "smote" and verdict["best_ganaug"] == "ganaug +aug"
+    assert verdict["acsa"]["met"] and abs(verdict["acsa"]["gap"] - 10.0) < 1e-6
+    assert "| ganaug +aug | 90.10 ± 0.10 |" in text
+    assert "+10.00 ± 0.00" in text
+
+
+@pytest.mark.slow
+def test_quick_run_scores_every_condition_on_both_protocols(tmp_path, data_root, fmnist_train):
+    out = tmp_path / "quick.json"
+    cmd = [sys.executable, str(SCRIPT), "--quick", "--root", str(data_root)]
+    refused = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert refused.returncode != 0 and "--quick needs --json" in refused.stderr
+    r = subprocess.run(
+        [*cmd, "--json", str(out), "--workdir", str(tmp_path / "gans")],
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
+    assert r.returncode == 0, r.stderr
+    rows = json.loads(out.read_text())
+    spec = importlib.util.spec_from_file_location("imbalance_bench_q", SCRIPT)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    for protocol in ("deepsmote", "hard-rare"):
+        mine = [r for r in rows if r["protocol"] == protocol]
+        assert [r["condition"] for r in mine] == list(bench.CONDITIONS)
+        for row in mine:
+            assert row["seed"] == 0
+            for m in ("acsa", "gm", "f1", "minority_acc"):
+                assert 0.0 <= row[m] <= 1.0
+            assert row["condition"].startswith("ganaug") == (
+                row["condition"] in bench.GAN_BASES + bench.GAN_VARIANTS
+            )
+        plain = next(r for r in mine if r["condition"] == "plain")
+        assert plain["acsa"] > 0.4  # 60 steps on a quarter of the images: well above chance
+        assert f"### {protocol} (1 seeds: [0])" in r.stdout
+    assert len(list((tmp_path / "gans").glob("*.safetensors"))) == 4  # plain + balanced, x2
