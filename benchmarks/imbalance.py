@@ -46,6 +46,7 @@ three smallest classes. Every process runs torch on one thread (same figures on 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import statistics
 import sys
@@ -182,12 +183,8 @@ def fit(
 
 def smote(data: ImageData, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """imbalanced-learn's SMOTE on flattened pixels: every class up to the largest."""
-    try:
-        from imblearn.over_sampling import SMOTE
-    except ImportError as e:
-        raise SystemExit(
-            "the smote condition needs imbalanced-learn: pip install 'ganaug[bench]'"
-        ) from e
+    from imblearn.over_sampling import SMOTE
+
     n, shape = len(data), data.images.shape[1:]
     smallest = int(torch.bincount(data.labels).min())
     if smallest < 2:
@@ -425,6 +422,10 @@ def main(argv: list[str] | None = None) -> int:
         for protocol in sorted({r["protocol"] for r in rows}, key=list(PROTOCOLS).index):
             print("\n" + summary(rows, protocol)[0])
         return 0
+    if importlib.util.find_spec("imblearn") is None:
+        raise SystemExit(
+            "benchmarks/imbalance.py needs imbalanced-learn: pip install 'ganaug[bench]'"
+        )
     torch.set_num_threads(1)
     full = load_dataset("fashion-mnist", root=args.root)
     test = load_dataset("fashion-mnist:test", root=args.root)
