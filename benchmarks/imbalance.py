@@ -28,8 +28,10 @@ set scores each condition, and is used for nothing else. Conditions, one small C
                          dict (each class to 5 x its real count, at most the largest);
   ganaug-bal auto/5x     the same with the GAN trained with ``balance_classes=True``
                          (``ganaug train --balance-classes``): real batches drawn class-balanced;
+  ganaug-bal-long auto/5x  the same, trained for 4,000 steps (about 36 epochs, not the default
+                         10) with DiffAugment (translation, cutout);
   ganaug +aug, ganaug +logit-adjusted, ganaug +filter
-                         the best of the four above (by validation ACSA, per run) with
+                         the best of the six above (by validation ACSA, per run) with
                          classical augmentation, with the logit-adjusted loss (prior: the
                          augmented set's class frequencies), and with its synthetic rows drawn
                          through ``FilteredSource(gen, method="drs")``.
@@ -41,6 +43,7 @@ three smallest classes. Every process runs torch on one thread (same figures on 
     python benchmarks/imbalance.py --quick                      # 1 seed, a quarter of the data
     python benchmarks/imbalance.py --seeds 0 1 2 --workdir runs/imbalance
     python benchmarks/imbalance.py --protocols hard-rare --seeds 0 1 2 --workdir runs/imbalance
+    python benchmarks/imbalance.py --reuse old.json ...   # keep rows already measured
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +78,17 @@ BASELINES = (
     "logit-adjusted +aug",
     "smote",
 )
-GAN_BASES = ("ganaug auto", "ganaug 5x", "ganaug-bal auto", "ganaug-bal 5x")
+# ganaug.train options of each GAN recipe, and its short name in the model file's name
+GAN_RECIPES: dict[str, tuple[str, dict[str, Any]]] = {
+    "ganaug": ("plain", {}),
+    "ganaug-bal": ("bal", {"balance_classes": True}),
+    "ganaug-bal-long": (
+        "bal-long",
+        {"balance_classes": True, "steps": 4000, "diffaugment": "translation,cutout"},
+    ),
+}
+LEVELS = ("auto", "5x")
+GAN_BASES = tuple(f"{r} {level}" for r in GAN_RECIPES for level in LEVELS)
 GAN_VARIANTS = ("ganaug +aug", "ganaug +logit-adjusted", "ganaug +filter")
 CONDITIONS = BASELINES + GAN_BASES + GAN_VARIANTS
 METRICS = ("acsa", "gm", "f1", "minority_acc")
@@ -201,22 +215,18 @@ def smote(data: ImageData, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 # ---- ganaug ----------------------------------------------------------------------------------
-def train_gan(data: ImageData, *, seed: int, balance: bool, workdir: Path, steps: int | None):
-    """``ganaug.train`` with its defaults (``steps`` only for --quick); a file already in
-    ``workdir`` for the same images and settings is reused."""
-    tag = f"s{seed}-{'bal' if balance else 'plain'}-{steps or 'default'}"
+def train_gan(
+    data: ImageData, *, recipe: str, seed: int, workdir: Path, steps: int | None = None
+) -> ganaug.Generator:
+    """``ganaug.train`` with its defaults plus the recipe's options (``steps`` overrides its
+    length, for --quick); a file already in ``workdir`` for the same images and recipe is
+    reused."""
+    short, options = GAN_RECIPES[recipe]
+    tag = f"s{seed}-{short}-{steps or 'default'}"
     out = workdir / f"gan-{tag}-{fingerprint(data.images)[:12]}.safetensors"
     if not out.exists():
-        extra = {"steps": steps} if steps else {}
-        ganaug.train(
-            data,
-            out=out,
-            overwrite=True,
-            progress=False,
-            seed=seed,
-            balance_classes=balance,
-            **extra,
-        )
+        options = {**options, "steps": steps} if steps else options
+        ganaug.train(data, out=out, overwrite=True, progress=False, seed=seed, **options)
     return ganaug.load(out)
 
 
@@ -271,16 +281,30 @@ def run_one(
     t0 = time.time()
     counts = class_counts(protocol, args.scale)
     tr, va = imbalanced_split(full, counts, seed)
+    reuse = {
+        (r["protocol"], r["seed"], r["condition"]): r
+        for r in args.reused
+        if r.get("clf_steps") == args.clf_steps and r.get("scale", 1.0) == args.scale
+    }
     k = len(full.class_names)
     smallest = sorted(counts, key=lambda c: (counts[c], c))[:3]
     common = {"num_classes": k, "steps": args.clf_steps, "seed": seed}
     rows: list[dict[str, Any]] = []
 
-    def record(name: str, model: nn.Module, **extra: Any) -> float:
+    def record(name: str, train: Callable[[], nn.Module], **extra: Any) -> float:
+        """Score ``train()``'s model, or reuse the row of an earlier run with the same
+        settings (and, for a variant, the same base); returns the validation ACSA."""
+        old = reuse.get((protocol, seed, name))
+        if old is not None and old.get("base") == extra.get("base"):
+            rows.append(old)
+            print(f"{protocol} seed={seed} {name:24s} (reused)", flush=True)
+            return old["val_acsa"]
+        model = train()
         val = scores(va.labels, predict(model, va.images), smallest, k)
         row = {"protocol": protocol, "condition": name, "seed": seed}
         row.update(scores(test.labels, predict(model, test.images), smallest, k))
-        row.update({"val_acsa": val["acsa"], "val_minority_acc": val["minority_acc"], **extra})
+        row.update({"val_acsa": val["acsa"], "val_minority_acc": val["minority_acc"]})
+        row.update({"clf_steps": args.clf_steps, "scale": args.scale, **extra})
         rows.append(row)
         print(
             f"{protocol} seed={seed} {name:24s} test ACSA {100 * row['acsa']:.2f} "
@@ -291,36 +315,43 @@ def run_one(
 
     x, y = tr.images, tr.labels
     w, adj = balancing_weights(y), log_prior(y, k)
-    record("plain", fit(x, y, **common))
-    record("resample", fit(x, y, weights=w, **common))
-    record("logit-adjusted", fit(x, y, adjust=adj, **common))
-    record("resample +aug", fit(x, y, weights=w, aug=True, **common))
-    record("logit-adjusted +aug", fit(x, y, adjust=adj, aug=True, **common))
-    record("smote", fit(*smote(tr, seed), **common))
+    record("plain", lambda: fit(x, y, **common))
+    record("resample", lambda: fit(x, y, weights=w, **common))
+    record("logit-adjusted", lambda: fit(x, y, adjust=adj, **common))
+    record("resample +aug", lambda: fit(x, y, weights=w, aug=True, **common))
+    record("logit-adjusted +aug", lambda: fit(x, y, adjust=adj, aug=True, **common))
+    record("smote", lambda: fit(*smote(tr, seed), **common))
 
-    gens = {
-        "ganaug": train_gan(
-            tr, seed=seed, balance=False, workdir=args.workdir, steps=args.gan_steps
-        ),
-        "ganaug-bal": train_gan(
-            tr, seed=seed, balance=True, workdir=args.workdir, steps=args.gan_steps
-        ),
-    }
-    syn_seed = seed + 1000
-    val_of: dict[str, float] = {}
+    gens: dict[str, ganaug.Generator] = {}
+
+    def gen(recipe: str) -> ganaug.Generator:
+        if recipe not in gens:
+            gens[recipe] = train_gan(
+                tr, recipe=recipe, seed=seed, workdir=args.workdir, steps=args.gan_steps
+            )
+        return gens[recipe]
+
+    def topped_up(recipe: str, level: str, how: str = "plain") -> tuple[torch.Tensor, ...]:
+        source = gen(recipe)
+        if how == "filter":
+            source = FilteredSource(source, method="drs", max_tries=8)
+        return augmented(tr, source, topup(level, y), seed + 1000)
+
+    def fit_on(recipe: str, level: str, how: str = "plain", **options: Any) -> nn.Module:
+        xa, ya = topped_up(recipe, level, how)
+        if options.pop("adjusted", False):
+            options["adjust"] = log_prior(ya, k)
+        return fit(xa, ya, **options, **common)
+
+    val_of = {}
     for name in GAN_BASES:
-        gan, level = name.split()
-        xa, ya = augmented(tr, gens[gan], topup(level, y), syn_seed)
-        val_of[name] = record(name, fit(xa, ya, **common), synthetic=len(ya) - len(y))
+        recipe, level = name.split()
+        val_of[name] = record(name, lambda r=recipe, lv=level: fit_on(r, lv))
     best = max(GAN_BASES, key=lambda n: (val_of[n], -GAN_BASES.index(n)))
-    gan, level = best.split()
-    strategy = topup(level, y)
-    xa, ya = augmented(tr, gens[gan], strategy, syn_seed)
-    record("ganaug +aug", fit(xa, ya, aug=True, **common), base=best)
-    record("ganaug +logit-adjusted", fit(xa, ya, adjust=log_prior(ya, k), **common), base=best)
-    drs = FilteredSource(gens[gan], method="drs", max_tries=8)
-    xf, yf = augmented(tr, drs, strategy, syn_seed)
-    record("ganaug +filter", fit(xf, yf, **common), base=best)
+    recipe, level = best.split()
+    record("ganaug +aug", lambda: fit_on(recipe, level, aug=True), base=best)
+    record("ganaug +logit-adjusted", lambda: fit_on(recipe, level, adjusted=True), base=best)
+    record("ganaug +filter", lambda: fit_on(recipe, level, "filter"), base=best)
     print(f"{protocol} seed={seed}: {time.time() - t0:.0f} s", flush=True)
     return rows
 
@@ -407,6 +438,13 @@ def main(argv: list[str] | None = None) -> int:
         metavar="JSON",
         help="train nothing: join these runs' rows into --json and print the summary",
     )
+    p.add_argument(
+        "--reuse",
+        nargs="+",
+        default=[],
+        metavar="JSON",
+        help="rows of earlier runs (same --clf-steps) to keep instead of training again",
+    )
     args = p.parse_args(argv)
     here = Path(__file__).resolve().parent
     if args.quick:
@@ -426,6 +464,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(
             "benchmarks/imbalance.py needs imbalanced-learn: pip install 'ganaug[bench]'"
         )
+    args.reused = [r for f in args.reuse for r in json.loads(Path(f).read_text())]
     torch.set_num_threads(1)
     full = load_dataset("fashion-mnist", root=args.root)
     test = load_dataset("fashion-mnist:test", root=args.root)

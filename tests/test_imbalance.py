@@ -181,4 +181,4 @@ def test_quick_run_scores_every_condition_on_both_protocols(tmp_path, data_root,
         plain = next(r for r in mine if r["condition"] == "plain")
         assert plain["acsa"] > 0.4  # 60 steps on a quarter of the images: well above chance
         assert f"### {protocol} (1 seeds: [0])" in r.stdout
-    assert len(list((tmp_path / "gans").glob("*.safetensors"))) == 4  # plain + balanced, x2
+    assert len(list((tmp_path / "gans").glob("*.safetensors"))) == 6  # three recipes, two protocols
