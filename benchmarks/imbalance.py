@@ -30,11 +30,13 @@ set scores each condition, and is used for nothing else. Conditions, one small C
                          (``ganaug train --balance-classes``): real batches drawn class-balanced;
   ganaug-bal-long auto/5x  the same, trained for 4,000 steps (about 36 epochs, not the default
                          10) with DiffAugment (translation, cutout);
-  ganaug +aug, ganaug +logit-adjusted, ganaug +filter
+  ganaug +resample +aug, ganaug +logit-adjusted, ganaug +filter
                          the best of the six above (by validation ACSA, per run) with
-                         classical augmentation, with the logit-adjusted loss (prior: the
-                         augmented set's class frequencies), and with its synthetic rows drawn
-                         through ``FilteredSource(gen, method="drs")``.
+                         class-balanced resampling of real + synthetic rows and classical
+                         augmentation (the best baseline's recipe on the augmented set), with the
+                         logit-adjusted loss (prior: the augmented set's class frequencies), and
+                         with its synthetic rows drawn through ``FilteredSource(gen,
+                         method="drs")``.
 
 Metrics (test set): ACSA (mean per-class recall, scikit-learn's balanced accuracy), the
 geometric mean of the per-class recalls (imbalanced-learn), macro F1, and the mean recall of the
@@ -89,7 +91,7 @@ GAN_RECIPES: dict[str, tuple[str, dict[str, Any]]] = {
 }
 LEVELS = ("auto", "5x")
 GAN_BASES = tuple(f"{r} {level}" for r in GAN_RECIPES for level in LEVELS)
-GAN_VARIANTS = ("ganaug +aug", "ganaug +logit-adjusted", "ganaug +filter")
+GAN_VARIANTS = ("ganaug +resample +aug", "ganaug +logit-adjusted", "ganaug +filter")
 CONDITIONS = BASELINES + GAN_BASES + GAN_VARIANTS
 METRICS = ("acsa", "gm", "f1", "minority_acc")
 
@@ -341,6 +343,8 @@ def run_one(
         xa, ya = topped_up(recipe, level, how)
         if options.pop("adjusted", False):
             options["adjust"] = log_prior(ya, k)
+        if options.pop("resample", False):
+            options["weights"] = balancing_weights(ya)
         return fit(xa, ya, **options, **common)
 
     val_of = {}
@@ -349,7 +353,9 @@ def run_one(
         val_of[name] = record(name, lambda r=recipe, lv=level: fit_on(r, lv))
     best = max(GAN_BASES, key=lambda n: (val_of[n], -GAN_BASES.index(n)))
     recipe, level = best.split()
-    record("ganaug +aug", lambda: fit_on(recipe, level, aug=True), base=best)
+    record(
+        "ganaug +resample +aug", lambda: fit_on(recipe, level, resample=True, aug=True), base=best
+    )
     record("ganaug +logit-adjusted", lambda: fit_on(recipe, level, adjusted=True), base=best)
     record("ganaug +filter", lambda: fit_on(recipe, level, "filter"), base=best)
     print(f"{protocol} seed={seed}: {time.time() - t0:.0f} s", flush=True)
@@ -454,8 +460,21 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit("--quick needs --json (the real results file is not overwritten)")
         args.json = str(here / "results" / "imbalance.json")
     out = Path(args.json)
-    if args.merge:
-        rows = [r for f in args.merge for r in json.loads(Path(f).read_text())]
+    if args.merge:  # the last row of each (protocol, seed, condition) wins
+        joined = {
+            (r["protocol"], r["seed"], r["condition"]): r
+            for f in args.merge
+            for r in json.loads(Path(f).read_text())
+            if r["condition"] in CONDITIONS
+        }
+        rows = sorted(
+            joined.values(),
+            key=lambda r: (
+                list(PROTOCOLS).index(r["protocol"]),
+                r["seed"],
+                CONDITIONS.index(r["condition"]),
+            ),
+        )
         out.write_text(json.dumps(rows, indent=1))
         for protocol in sorted({r["protocol"] for r in rows}, key=list(PROTOCOLS).index):
             print("\n" + summary(rows, protocol)[0])

@@ -129,7 +129,7 @@ def test_summary_picks_on_validation_and_states_the_verdict(bench):
     rows = []
     for seed in range(3):
         for c in bench.CONDITIONS:
-            good = c == "ganaug +aug"
+            good = c == "ganaug +resample +aug"
             v = 0.9 if good else 0.8
             rows.append(
                 {
@@ -145,9 +145,9 @@ def test_summary_picks_on_validation_and_states_the_verdict(bench):
                 }
             )
     text, verdict = bench.summary(rows, "deepsmote")
-    assert verdict["best_baseline"] == "smote" and verdict["best_ganaug"] == "ganaug +aug"
+    assert verdict["best_baseline"] == "smote" and verdict["best_ganaug"] == "ganaug +resample +aug"
     assert verdict["acsa"]["met"] and abs(verdict["acsa"]["gap"] - 10.0) < 1e-6
-    assert "| ganaug +aug | 90.10 ± 0.10 |" in text
+    assert "| ganaug +resample +aug | 90.10 ± 0.10 |" in text
     assert "+10.00 ± 0.00" in text
 
 
