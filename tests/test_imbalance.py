@@ -149,6 +149,8 @@ def test_summary_picks_on_validation_and_states_the_verdict(bench):
     assert verdict["acsa"]["met"] and abs(verdict["acsa"]["gap"] - 10.0) < 1e-6
     assert "| ganaug +resample +aug | 90.10 ± 0.10 |" in text
     assert "+10.00 ± 0.00" in text
+    _, two = bench.summary([r for r in rows if r["seed"] < 2], "deepsmote")
+    assert two["acsa"]["gap"] > 9 and not two["acsa"]["met"]  # fewer than 3 seeds: no verdict
 
 
 @pytest.mark.slow
