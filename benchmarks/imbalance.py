@@ -274,6 +274,15 @@ def scores(
     }
 
 
+def class_fidelity(gen: ganaug.Generator, judge: nn.Module, per_class: int = 500) -> list[float]:
+    """Per class, the share of ``gen``'s samples of that class that ``judge`` (a classifier
+    trained on all 60,000 real training images) puts in it."""
+    labels = torch.arange(gen.num_classes).repeat_interleave(per_class)
+    x, _ = gen.sample(len(labels), labels=labels, seed=7)
+    hit = predict(judge, x) == labels
+    return [float(h.float().mean()) for h in hit.view(gen.num_classes, per_class)]
+
+
 # ---- one run ---------------------------------------------------------------------------------
 def run_one(
     full: ImageData, test: ImageData, *, protocol: str, seed: int, args: argparse.Namespace
@@ -446,6 +455,14 @@ def main(argv: list[str] | None = None) -> int:
         help="train nothing: join these runs' rows into --json and print the summary",
     )
     p.add_argument(
+        "--judge",
+        nargs="+",
+        default=None,
+        metavar="GAN",
+        help="train nothing: per class, the share of these models' samples that a classifier "
+        "of all real training images puts in their class",
+    )
+    p.add_argument(
         "--reuse",
         nargs="+",
         default=[],
@@ -484,6 +501,16 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(
             "benchmarks/imbalance.py needs imbalanced-learn: pip install 'ganaug[bench]'"
         )
+    if args.judge:
+        from ganaug.metrics import domain_classifier
+
+        torch.set_num_threads(1)
+        full = load_dataset("fashion-mnist", root=args.root)
+        judge = domain_classifier(full.images, full.labels).eval()
+        for path in args.judge:
+            share = class_fidelity(ganaug.load(path), judge)
+            print(f"{Path(path).name}: " + " ".join(f"{100 * v:3.0f}" for v in share))
+        return 0
     args.reused = [r for f in args.reuse for r in json.loads(Path(f).read_text())]
     torch.set_num_threads(1)
     full = load_dataset("fashion-mnist", root=args.root)
