@@ -59,21 +59,52 @@ def test_training_in_each_precision_is_finite_and_reproducible(tmp_path, small, 
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
 
 
-@pytest.mark.parametrize("cond_bn", [True, False])
-def test_cdcgan_with_and_without_conditional_batchnorm_every_param_gets_grad(cond_bn):
+@pytest.mark.parametrize(
+    "cond_bn, z_embed", [(True, "mul"), (False, "mul"), (True, "none")], ids=str
+)
+def test_cdcgan_conditioning_variants_every_param_gets_grad(cond_bn, z_embed):
     torch.manual_seed(0)
-    cfg = ModelConfig(
-        arch="cdcgan", image_shape=(1, 28, 28), num_classes=10, arch_args={"cond_bn": cond_bn}
-    )
+    args = {"cond_bn": cond_bn, "z_embed": z_embed}
+    cfg = ModelConfig(arch="cdcgan", image_shape=(1, 28, 28), num_classes=10, arch_args=args)
     g, d = create_generator(cfg), create_discriminator(cfg)
     n_cbn = sum(type(m).__name__ == "ConditionalBN" for m in g.modules())
     assert n_cbn == (2 if cond_bn else 0)  # 28 x 28: the stem's BatchNorm and the 14 x 14 one
+    assert (g.embed is not None) == (z_embed == "mul")  # "none": the label reaches cBN only
     y = torch.arange(4)
     x = g(torch.randn(4, cfg.latent_dim), y)
     assert x.shape == (4, 1, 28, 28) and torch.isfinite(x).all()
     d(x, y).sum().backward()
     for name, p in [*g.named_parameters(), *d.named_parameters()]:
         assert p.grad is not None, name
+
+
+def test_cdcgan_z_embed_none_still_draws_each_class_differently_and_needs_cond_bn():
+    torch.manual_seed(0)
+    cfg = ModelConfig(
+        arch="cdcgan", image_shape=(1, 28, 28), num_classes=10, arch_args={"z_embed": "none"}
+    )
+    g = create_generator(cfg)
+    for m in g.modules():  # an untrained cBN starts at gain 1, bias 0: give the classes their own
+        if type(m).__name__ == "ConditionalBN":
+            torch.nn.init.normal_(m.embed.weight, std=0.5)
+    z = torch.randn(1, cfg.latent_dim).expand(2, -1)
+    a, b = g.eval()(z, torch.tensor([0, 1]))
+    assert not torch.allclose(a, b)  # the same z, two labels: two images
+    with pytest.raises(ValueError, match="expected labels y"):
+        g(z, None)
+    with pytest.raises(ValueError, match="needs cond_bn true"):
+        create_generator(
+            ModelConfig(
+                arch="cdcgan",
+                image_shape=(1, 28, 28),
+                num_classes=10,
+                arch_args={"z_embed": "none", "cond_bn": False},
+            )
+        )
+    with pytest.raises(ValueError, match="expected z_embed one of"):
+        create_generator(
+            ModelConfig(arch="cdcgan", image_shape=(1, 28, 28), arch_args={"z_embed": "concat"})
+        )
 
 
 def test_lecam_penalty_pulls_d_outputs_towards_the_other_sides_anchor():
