@@ -60,7 +60,7 @@ def test_training_in_each_precision_is_finite_and_reproducible(tmp_path, small, 
 
 
 @pytest.mark.parametrize(
-    "cond_bn, z_embed", [(True, "mul"), (False, "mul"), (True, "none")], ids=str
+    "cond_bn, z_embed", [(True, "mul"), (False, "mul"), (True, "none"), (False, "concat")], ids=str
 )
 def test_cdcgan_conditioning_variants_every_param_gets_grad(cond_bn, z_embed):
     torch.manual_seed(0)
@@ -69,7 +69,7 @@ def test_cdcgan_conditioning_variants_every_param_gets_grad(cond_bn, z_embed):
     g, d = create_generator(cfg), create_discriminator(cfg)
     n_cbn = sum(type(m).__name__ == "ConditionalBN" for m in g.modules())
     assert n_cbn == (2 if cond_bn else 0)  # 28 x 28: the stem's BatchNorm and the 14 x 14 one
-    assert (g.embed is not None) == (z_embed == "mul")  # "none": the label reaches cBN only
+    assert (g.embed is not None) == (z_embed != "none")  # "none": the label reaches cBN only
     y = torch.arange(4)
     x = g(torch.randn(4, cfg.latent_dim), y)
     assert x.shape == (4, 1, 28, 28) and torch.isfinite(x).all()
@@ -103,7 +103,7 @@ def test_cdcgan_z_embed_none_still_draws_each_class_differently_and_needs_cond_b
         )
     with pytest.raises(ValueError, match="expected z_embed one of"):
         create_generator(
-            ModelConfig(arch="cdcgan", image_shape=(1, 28, 28), arch_args={"z_embed": "concat"})
+            ModelConfig(arch="cdcgan", image_shape=(1, 28, 28), arch_args={"z_embed": "add"})
         )
 
 

@@ -5,9 +5,10 @@ as z) before a linear stem, so the label scales every latent direction instead o
 columns to a concatenated input; ``cond_bn`` (on by default; ``false`` for plain BatchNorm) also
 gives every BatchNorm a per-class gain and bias (conditional BatchNorm). On Fashion-MNIST it
 reached a higher recall at half the steps of plain BatchNorm (benchmarks/RESULTS.md).
-``z_embed: "none"`` drops the multiplicative embedding and gives the label to conditional
-BatchNorm only: the trained embedding of the bundled model keeps ~5 of z's 100 directions per
-class (the others scaled below a tenth), which caps the spread a class can have.
+``z_embed`` says how the label meets z: ``"mul"`` as above, ``"concat"`` feeds ``[z,
+embed(y)]`` to the stem, ``"none"`` gives the label to conditional BatchNorm only. The trained
+``"mul"`` embedding of the bundled model keeps ~5 of z's 100 directions per class (the others
+scaled below a tenth of the largest), which caps the spread a class can have.
 
 The discriminator is ``dcgan``'s: stride-2 4x4 convolutions
 (width, 2 x width, ...), LeakyReLU(0.2) and a projection head. Sizes follow ``dcgan.plan``: a
@@ -22,7 +23,7 @@ from torch import nn
 from ._registry import ModelConfig, register_arch
 from .dcgan import DCGAN, center_crop, plan
 
-Z_EMBEDS = ("mul", "none")
+Z_EMBEDS = ("mul", "concat", "none")
 
 
 class ConditionalBN(nn.Module):
@@ -72,10 +73,13 @@ class CDCGANGenerator(nn.Module):
                 'z_embed "none" gives the label to conditional BatchNorm only: it '
                 "needs cond_bn true"
             )
-        mul = self.conditional and z_embed == "mul"
-        self.embed = nn.Embedding(num_classes, latent_dim) if mul else None
+        self.z_embed = z_embed if self.conditional else "none"
+        self.embed = (
+            nn.Embedding(num_classes, latent_dim) if self.z_embed in ("mul", "concat") else None
+        )
         n0 = self.ch0 * self.h0 * self.w0
-        self.stem = nn.Linear(latent_dim, n0, bias=False)
+        n_in = 2 * latent_dim if self.z_embed == "concat" else latent_dim
+        self.stem = nn.Linear(n_in, n0, bias=False)
         self.stem_bn = ConditionalBN(n0, bn_classes, 1) if bn_classes else nn.BatchNorm1d(n0)
         self.ups = nn.ModuleList()
         self.bns = nn.ModuleList()
@@ -95,10 +99,12 @@ class CDCGANGenerator(nn.Module):
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         if self.conditional and y is None:
             raise ValueError("this model is class-conditional: expected labels y, got None")
-        if self.embed is not None:
+        if self.z_embed == "mul":
             z = z * self.embed(y)
+        elif self.z_embed == "concat":
+            z = torch.cat([z, self.embed(y)], dim=1)
         h = self._bn(self.stem_bn, self.stem(z), y)
-        h = h.view(z.shape[0], self.ch0, self.h0, self.w0)
+        h = h.view(h.shape[0], self.ch0, self.h0, self.w0)
         for up, bn in zip(self.ups, self.bns, strict=True):
             h = self._bn(bn, up(h), y)
         x = torch.tanh(self.out(h))  # (B, C, h0 * 2**n, w0 * 2**n), at least (H, W)
