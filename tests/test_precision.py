@@ -60,15 +60,24 @@ def test_training_in_each_precision_is_finite_and_reproducible(tmp_path, small, 
 
 
 @pytest.mark.parametrize(
-    "cond_bn, z_embed", [(True, "mul"), (False, "mul"), (True, "none"), (False, "concat")], ids=str
+    "cond_bn, z_embed, out_width",
+    [
+        (True, "mul", 0),
+        (False, "mul", 0),
+        (True, "none", 0),
+        (False, "concat", 32),
+        (True, "mul", 32),
+    ],
+    ids=str,
 )
-def test_cdcgan_conditioning_variants_every_param_gets_grad(cond_bn, z_embed):
+def test_cdcgan_variants_every_param_gets_grad(cond_bn, z_embed, out_width):
     torch.manual_seed(0)
-    args = {"cond_bn": cond_bn, "z_embed": z_embed}
+    args = {"cond_bn": cond_bn, "z_embed": z_embed, "out_width": out_width}
     cfg = ModelConfig(arch="cdcgan", image_shape=(1, 28, 28), num_classes=10, arch_args=args)
     g, d = create_generator(cfg), create_discriminator(cfg)
     n_cbn = sum(type(m).__name__ == "ConditionalBN" for m in g.modules())
-    assert n_cbn == (2 if cond_bn else 0)  # 28 x 28: the stem's BatchNorm and the 14 x 14 one
+    # 28 x 28: the stem's BatchNorm, the 14 x 14 one, and the 28 x 28 one with out_width
+    assert n_cbn == ((3 if out_width else 2) if cond_bn else 0)
     assert (g.embed is not None) == (z_embed != "none")  # "none": the label reaches cBN only
     y = torch.arange(4)
     x = g(torch.randn(4, cfg.latent_dim), y)

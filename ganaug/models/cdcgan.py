@@ -8,7 +8,10 @@ reached a higher recall at half the steps of plain BatchNorm (benchmarks/RESULTS
 ``z_embed`` says how the label meets z: ``"mul"`` as above, ``"concat"`` feeds ``[z,
 embed(y)]`` to the stem, ``"none"`` gives the label to conditional BatchNorm only. The trained
 ``"mul"`` embedding of the bundled model keeps ~5 of z's 100 directions per class (the others
-scaled below a tenth of the largest), which caps the spread a class can have.
+scaled below a tenth of the largest), which caps the spread a class can have. ``out_width``
+> 0 gives the full resolution ``out_width`` channels of its own (a transposed convolution to
+them, BatchNorm, ReLU, then a 3x3 convolution to the image) instead of one transposed
+convolution straight to the image.
 
 The discriminator is ``dcgan``'s: stride-2 4x4 convolutions
 (width, 2 x width, ...), LeakyReLU(0.2) and a projection head. Sizes follow ``dcgan.plan``: a
@@ -59,6 +62,7 @@ class CDCGANGenerator(nn.Module):
         width: int = 64,
         cond_bn: bool = True,
         z_embed: str = "mul",
+        out_width: int = 0,
     ) -> None:
         super().__init__()
         if z_embed not in Z_EMBEDS:
@@ -90,8 +94,16 @@ class CDCGANGenerator(nn.Module):
                 ConditionalBN(ch // 2, bn_classes, 2) if bn_classes else nn.BatchNorm2d(ch // 2)
             )
             ch //= 2
-        self.out = nn.ConvTranspose2d(ch, c, 4, 2, 1)
         self.cond_bn = bool(bn_classes)
+        if out_width > 0:  # full resolution gets its own channels, then a 3x3 conv to the image
+            self.last = nn.ConvTranspose2d(ch, out_width, 4, 2, 1, bias=False)
+            self.last_bn = (
+                ConditionalBN(out_width, bn_classes, 2) if bn_classes else nn.BatchNorm2d(out_width)
+            )
+            self.out = nn.Conv2d(out_width, c, 3, 1, 1)
+        else:
+            self.last = self.last_bn = None
+            self.out = nn.ConvTranspose2d(ch, c, 4, 2, 1)
 
     def _bn(self, bn: nn.Module, h: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
         return torch.relu(bn(h, y) if self.cond_bn else bn(h))
@@ -107,13 +119,15 @@ class CDCGANGenerator(nn.Module):
         h = h.view(h.shape[0], self.ch0, self.h0, self.w0)
         for up, bn in zip(self.ups, self.bns, strict=True):
             h = self._bn(bn, up(h), y)
+        if self.last is not None:
+            h = self._bn(self.last_bn, self.last(h), y)
         x = torch.tanh(self.out(h))  # (B, C, h0 * 2**n, w0 * 2**n), at least (H, W)
         return center_crop(x, self.height, self.width)
 
 
 @register_arch("cdcgan")
 class CDCGAN:
-    ARCH_ARGS = ("g_width", "d_width", "cond_bn", "z_embed", "spectral_norm")
+    ARCH_ARGS = ("g_width", "d_width", "cond_bn", "z_embed", "out_width", "spectral_norm")
     # Defaults of new models, written into every file they train to. A file without a key was
     # trained before the key existed and is built with generator()'s fallback below.
     RECORDED = {"cond_bn": True, "z_embed": "mul"}
@@ -128,6 +142,7 @@ class CDCGAN:
             width=int(a.get("g_width", 64)),
             cond_bn=bool(a.get("cond_bn", True)),
             z_embed=str(a.get("z_embed", "mul")),
+            out_width=int(a.get("out_width", 0)),
         )
 
     discriminator = DCGAN.discriminator  # the same projection D
