@@ -43,7 +43,18 @@ def two_class(fm, tmp_path_factory) -> tuple[Path, Path]:
     xs, ys = _subset(x, y, NORMAL, 4000)
     data = ImageData(xs, ys, ["T-shirt/top", "Trouser"], "fm-tshirt-trouser")
     tmp = tmp_path_factory.mktemp("anomaly")
-    path = ganaug.train(data, out=tmp / "two.safetensors", steps=300, eval_every=0, progress=False)
+    # The thresholds below were measured on this generator, the cdcgan default before session 8.
+    # With today's default (out_width 32, a better generator at 300 steps) the discriminator
+    # score's held-out AUROC measured 0.795: D sits nearer chance against a better G.
+    arch_args = {"out_width": 0}
+    path = ganaug.train(
+        data,
+        out=tmp / "two.safetensors",
+        steps=300,
+        eval_every=0,
+        progress=False,
+        arch_args=arch_args,
+    )
     scorer = AnomalyScorer(ganaug.load(path)).fit(data, steps=300)
     return path, scorer.save(tmp / "two-enc.safetensors")
 

@@ -6,7 +6,13 @@ import pytest
 import torch
 
 import ganaug
-from ganaug.models import ModelConfig, create_discriminator, create_generator, list_archs
+from ganaug.models import (
+    ModelConfig,
+    create_discriminator,
+    create_generator,
+    list_archs,
+    recorded_defaults,
+)
 
 SHAPES = [(1, 28, 28), (3, 32, 32), (1, 20, 20), (3, 64, 64), (1, 8, 8), (3, 27, 33)]
 
@@ -20,9 +26,8 @@ def test_registry_lists_both_families():
 @pytest.mark.parametrize("num_classes", [0, 10])
 def test_shapes_finite_and_every_param_gets_grad(arch, shape, num_classes):
     torch.manual_seed(0)
-    cfg = ModelConfig(
-        arch=arch, image_shape=shape, num_classes=num_classes, arch_args={"spectral_norm": True}
-    )
+    args = {**recorded_defaults(arch), "spectral_norm": True}  # what `ganaug train` builds
+    cfg = ModelConfig(arch=arch, image_shape=shape, num_classes=num_classes, arch_args=args)
     g, d = create_generator(cfg), create_discriminator(cfg)
     z = torch.randn(4, cfg.latent_dim)
     y = torch.randint(0, num_classes, (4,)) if num_classes else None

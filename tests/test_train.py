@@ -391,7 +391,8 @@ def test_a_short_real_training_run_lowers_fd_and_keeps_spread_within_classes(
     assert after.fd < 0.5 * before.fd, (before.fd, after.fd)
     assert after.class_recall >= WITHIN_CLASS_RECALL_FLOOR, after.to_dict()
     config = ganaug.load(trained).config
-    assert config.arch == "cdcgan" and config.arch_args["cond_bn"] is True  # written down
+    assert config.arch == "cdcgan"  # the defaults are written down, so a file keeps its build
+    assert config.arch_args["cond_bn"] is True and config.arch_args["out_width"] == 32
 
 
 def test_selection_never_keeps_a_collapsed_generator():

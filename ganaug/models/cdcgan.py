@@ -130,7 +130,7 @@ class CDCGAN:
     ARCH_ARGS = ("g_width", "d_width", "cond_bn", "z_embed", "out_width", "spectral_norm")
     # Defaults of new models, written into every file they train to. A file without a key was
     # trained before the key existed and is built with generator()'s fallback below.
-    RECORDED = {"cond_bn": True, "z_embed": "mul"}
+    RECORDED = {"cond_bn": True, "z_embed": "mul", "out_width": 32}
 
     @staticmethod
     def generator(cfg: ModelConfig) -> nn.Module:
