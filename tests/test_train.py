@@ -161,6 +161,43 @@ def test_resume_equals_an_uninterrupted_run(tmp_path, small):
     assert [int(r["step"]) for r in rows] == [2, 3, 4, 6]  # + the row where the first part stopped
 
 
+def test_lr_decay_falls_linearly_over_the_end_of_the_run_and_resumes_exactly(tmp_path, small):
+    from ganaug.training.step import lr_factor
+
+    # 8 steps, decay over the last half: 1 until step 4, then (8 - t) / 4
+    assert [lr_factor(t, 8, 0.5) for t in range(8)] == [1, 1, 1, 1, 1, 0.75, 0.5, 0.25]
+    assert lr_factor(7, 8, 0.0) == 1.0
+    common = {"arch": "mlp", "arch_args": TINY_MLP, "batch_size": 32, "lr_decay": 0.5, **FAST}
+    full = train(small, out=tmp_path / "full.safetensors", steps=8, **common)
+    const = {**common, "lr_decay": 0.0}
+    # The rates depend on (step, the run's length): a run cut at step 4, where its decay starts
+    # (here: 4 constant steps), and resumed to 8 with the decay gives the same bytes ...
+    part = tmp_path / "part.safetensors"
+    train(small, out=part, steps=4, **const)
+    train(small, out=part, steps=8, resume=True, **common)
+    a, b = _weights(full), _weights(part)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    # ... while one cut at 6 after constant rates (steps 5 and 6 not decayed) does not
+    late = tmp_path / "late.safetensors"
+    train(small, out=late, steps=6, **const)
+    train(small, out=late, steps=8, resume=True, **common)
+    c = _weights(late)
+    assert not all(torch.equal(a[k], c[k]) for k in a)
+    d = _weights(train(small, out=tmp_path / "const.safetensors", steps=8, **const))
+    assert not all(torch.equal(a[k], d[k]) for k in a)  # the decay changed the model
+    ckpt = torch.load(tmp_path / "full.run" / "checkpoint.pt", weights_only=True)
+    assert ckpt["opt_g"]["param_groups"][0]["lr"] == pytest.approx(8e-4 * 0.25)
+
+
+def test_lr_decay_without_a_known_length_keeps_the_rates_and_says_so(tmp_path, small, capsys):
+    common = {"arch": "mlp", "arch_args": TINY_MLP, "batch_size": 32, **FAST}
+    train(small, out=tmp_path / "a.safetensors", time_limit=0.05, lr_decay=0.5, **common)
+    assert "--lr-decay needs the run's length" in capsys.readouterr().out
+    with pytest.raises(ValueError, match=r"expected --lr-decay in \[0, 1\], got 1.5"):
+        train(small, out=tmp_path / "b.safetensors", steps=2, lr_decay=1.5, **common)
+    assert not (tmp_path / "b.safetensors").exists()
+
+
 def test_dataloader_workers_give_the_same_model(tmp_path, small):
     common = {"arch": "mlp", "arch_args": TINY_MLP, "steps": 4, "batch_size": 32, **FAST}
     a = train(small, out=tmp_path / "a.safetensors", workers=0, **common)

@@ -19,6 +19,7 @@ __all__ = ["TrainConfig", "MUTABLE", "option_defaults"]
 MUTABLE = (
     "lr_g",
     "lr_d",
+    "lr_decay",
     "steps",
     "epochs",
     "log_every",
@@ -70,6 +71,12 @@ class TrainConfig:
     )
     lr_g: float = _opt(8e-4, "generator Adam learning rate")
     lr_d: float = _opt(8e-4, "discriminator Adam learning rate")
+    lr_decay: float = _opt(
+        0.0,
+        "fraction of the run, at its end, over which both learning rates fall linearly to 0 "
+        "(0 = constant); it needs a known length (--steps or --epochs): a run bounded by "
+        "--time-limit alone keeps them constant",
+    )
     beta1: float = _opt(0.5, "Adam beta1")
     beta2: float = _opt(0.999, "Adam beta2")
     n_critic: int = _opt(1, "discriminator updates per generator update")
@@ -142,6 +149,8 @@ class TrainConfig:
             raise ValueError(f"expected --precision auto, fp32 or bf16, got {self.precision!r}")
         if not (0.0 <= self.ema < 1.0):
             raise ValueError(f"expected --ema decay in [0, 1), got {self.ema}")
+        if not (0.0 <= self.lr_decay <= 1.0):
+            raise ValueError(f"expected --lr-decay in [0, 1], got {self.lr_decay}")
         if min(self.lr_g, self.lr_d) <= 0 or not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
             raise ValueError(
                 f"expected lrs > 0 and betas in [0, 1), got lr_g={self.lr_g}, "

@@ -42,6 +42,8 @@ from .step import (
     d_step,
     ema_update,
     g_step,
+    lr_factor,
+    set_lr,
     step_rng,
 )
 
@@ -201,7 +203,15 @@ def _loop(nets: Nets, ctx: _Context, stream: BatchStream, start: int) -> int:
         dynamic_ncols=True,
     )
     acc, n_acc, t0, done = torch.zeros(4, device=dev), 0, time.monotonic(), start
+    decay = cfg.lr_decay if ctx.total != UNBOUNDED else 0.0
+    if cfg.lr_decay > 0 and not decay and ctx.dist.main:
+        print(
+            "ganaug train: --lr-decay needs the run's length (--steps or --epochs); bounded "
+            "by --time-limit alone, the learning rates stay constant"
+        )
     for step in range(start, ctx.total):
+        if decay:
+            set_lr(nets, cfg, lr_factor(step, ctx.total, decay))
         for k in range(cfg.n_critic):
             real, y = next(stream)  # (B, C, H, W) in [-1, 1], (B,) | None
             rng = step_rng(cfg.seed, step, k, rank, dev)

@@ -31,6 +31,8 @@ __all__ = [
     "d_step",
     "g_step",
     "ema_update",
+    "lr_factor",
+    "set_lr",
     "lecam_penalty",
     "BatchStream",
 ]
@@ -155,6 +157,20 @@ def g_step(
     nets.opt_g.step()
     d.requires_grad_(True)
     return loss.detach()
+
+
+def lr_factor(step: int, total: int, decay: float) -> float:
+    """The learning rates' multiplier at ``step`` of ``total``: 1, then a linear fall to 0 over
+    the last ``decay`` of the run (``decay`` 0: always 1)."""
+    if decay <= 0:
+        return 1.0
+    return min(1.0, (total - step) / (decay * total))
+
+
+def set_lr(nets: Nets, tcfg: TrainConfig, factor: float) -> None:
+    for opt, lr in ((nets.opt_g, tcfg.lr_g), (nets.opt_d, tcfg.lr_d)):
+        for group in opt.param_groups:
+            group["lr"] = lr * factor
 
 
 @torch.no_grad()
