@@ -192,7 +192,7 @@ def test_lr_decay_falls_linearly_over_the_end_of_the_run_and_resumes_exactly(tmp
 def test_lr_decay_without_a_known_length_keeps_the_rates_and_says_so(tmp_path, small, capsys):
     common = {"arch": "mlp", "arch_args": TINY_MLP, "batch_size": 32, **FAST}
     train(small, out=tmp_path / "a.safetensors", time_limit=0.05, lr_decay=0.5, **common)
-    assert "--lr-decay needs the run's length" in capsys.readouterr().out
+    assert "learning rates stay constant (--lr-decay 0.5 needs" in capsys.readouterr().out
     with pytest.raises(ValueError, match=r"expected --lr-decay in \[0, 1\], got 1.5"):
         train(small, out=tmp_path / "b.safetensors", steps=2, lr_decay=1.5, **common)
     assert not (tmp_path / "b.safetensors").exists()

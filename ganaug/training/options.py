@@ -72,7 +72,7 @@ class TrainConfig:
     lr_g: float = _opt(8e-4, "generator Adam learning rate")
     lr_d: float = _opt(8e-4, "discriminator Adam learning rate")
     lr_decay: float = _opt(
-        0.0,
+        0.25,
         "fraction of the run, at its end, over which both learning rates fall linearly to 0 "
         "(0 = constant); it needs a known length (--steps or --epochs): a run bounded by "
         "--time-limit alone keeps them constant",

@@ -206,8 +206,8 @@ def _loop(nets: Nets, ctx: _Context, stream: BatchStream, start: int) -> int:
     decay = cfg.lr_decay if ctx.total != UNBOUNDED else 0.0
     if cfg.lr_decay > 0 and not decay and ctx.dist.main:
         print(
-            "ganaug train: --lr-decay needs the run's length (--steps or --epochs); bounded "
-            "by --time-limit alone, the learning rates stay constant"
+            f"ganaug train: bounded by --time-limit alone, the run has no known length, so the "
+            f"learning rates stay constant (--lr-decay {cfg.lr_decay} needs --steps or --epochs)"
         )
     for step in range(start, ctx.total):
         if decay:
