@@ -7,11 +7,11 @@ gives every BatchNorm a per-class gain and bias (conditional BatchNorm). On Fash
 reached a higher recall at half the steps of plain BatchNorm (benchmarks/RESULTS.md).
 ``z_embed`` says how the label meets z: ``"mul"`` as above, ``"concat"`` feeds ``[z,
 embed(y)]`` to the stem, ``"none"`` gives the label to conditional BatchNorm only. The trained
-``"mul"`` embedding of the bundled model keeps ~5 of z's 100 directions per class (the others
-scaled below a tenth of the largest), which caps the spread a class can have. ``out_width``
-> 0 gives the full resolution ``out_width`` channels of its own (a transposed convolution to
-them, BatchNorm, ReLU, then a 3x3 convolution to the image) instead of one transposed
-convolution straight to the image.
+``"mul"`` embedding of the session-5 bundled model keeps 6-9 of z's 100 directions per class
+(the others scaled below a tenth of the largest), which caps the spread a class can have.
+``out_width`` > 0 gives the full resolution ``out_width`` channels of its own (a transposed
+convolution to them, BatchNorm, ReLU, then a 3x3 convolution to the image) instead of one
+transposed convolution straight to the image.
 
 The discriminator is ``dcgan``'s: stride-2 4x4 convolutions
 (width, 2 x width, ...), LeakyReLU(0.2) and a projection head. Sizes follow ``dcgan.plan``: a
