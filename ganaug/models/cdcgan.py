@@ -52,6 +52,13 @@ class ConditionalBN(nn.Module):
         return h * (1.0 + gamma.view(shape)) + beta.view(shape)
 
 
+def _norm(features: int, bn_classes: int, dims: int) -> nn.Module:
+    """Conditional BatchNorm over ``bn_classes`` classes, or plain BatchNorm when 0."""
+    if bn_classes:
+        return ConditionalBN(features, bn_classes, dims)
+    return nn.BatchNorm1d(features) if dims == 1 else nn.BatchNorm2d(features)
+
+
 class CDCGANGenerator(nn.Module):
     def __init__(
         self,
@@ -84,22 +91,18 @@ class CDCGANGenerator(nn.Module):
         n0 = self.ch0 * self.h0 * self.w0
         n_in = 2 * latent_dim if self.z_embed == "concat" else latent_dim
         self.stem = nn.Linear(n_in, n0, bias=False)
-        self.stem_bn = ConditionalBN(n0, bn_classes, 1) if bn_classes else nn.BatchNorm1d(n0)
+        self.stem_bn = _norm(n0, bn_classes, 1)
         self.ups = nn.ModuleList()
         self.bns = nn.ModuleList()
         ch = self.ch0
         for _ in range(n_up - 1):
             self.ups.append(nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=False))
-            self.bns.append(
-                ConditionalBN(ch // 2, bn_classes, 2) if bn_classes else nn.BatchNorm2d(ch // 2)
-            )
+            self.bns.append(_norm(ch // 2, bn_classes, 2))
             ch //= 2
         self.cond_bn = bool(bn_classes)
         if out_width > 0:  # full resolution gets its own channels, then a 3x3 conv to the image
             self.last = nn.ConvTranspose2d(ch, out_width, 4, 2, 1, bias=False)
-            self.last_bn = (
-                ConditionalBN(out_width, bn_classes, 2) if bn_classes else nn.BatchNorm2d(out_width)
-            )
+            self.last_bn = _norm(out_width, bn_classes, 2)
             self.out = nn.Conv2d(out_width, c, 3, 1, 1)
         else:
             self.last = self.last_bn = None

@@ -129,10 +129,11 @@ def checkpoint_state(nets: Any, step: int, best: dict[str, Any] | None) -> dict[
     }
 
 
-def restore(nets: Any, selector: Any | None, path: Path, *, lr_g: float, lr_d: float) -> int:
+def restore(nets: Any, selector: Any | None, path: Path) -> int:
     """Load a checkpoint into the networks/optimisers (and the best-so-far); returns its step.
 
-    The learning rates are the current ones (they may be lowered for a resumed run).
+    The learning rates stored with the optimisers are not kept: the training loop sets the
+    current ones at every step (they may be lowered for a resumed run, and may decay).
     """
     state = load_checkpoint(path)
     nets.g.load_state_dict(state["g"])
@@ -142,9 +143,6 @@ def restore(nets: Any, selector: Any | None, path: Path, *, lr_g: float, lr_d: f
     nets.opt_d.load_state_dict(state["opt_d"])
     if nets.lecam is not None and state.get("lecam") is not None:
         nets.lecam.copy_(state["lecam"])
-    for opt, lr in ((nets.opt_g, lr_g), (nets.opt_d, lr_d)):
-        for group in opt.param_groups:
-            group["lr"] = lr
     if selector is not None:
         selector.load(state.get("best"))
     return int(state["step"])

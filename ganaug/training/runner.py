@@ -109,7 +109,7 @@ def train(
     _prepare_on_main(run, resolved, resume, overwrite, dist, dev)
     nets = build_nets(model_cfg, cfg, dev, dist)
     selector = _selector(cfg, data, dev) if dist.main and cfg.eval_every > 0 else None
-    start = restore(nets, selector, run / CKPT_NAME, lr_g=cfg.lr_g, lr_d=cfg.lr_d) if resume else 0
+    start = restore(nets, selector, run / CKPT_NAME) if resume else 0
     ctx = _Context(cfg, model_cfg, dist, dev, run, selector, resolved, total, progress)
     stream = BatchStream(
         data.images,
@@ -210,8 +210,7 @@ def _loop(nets: Nets, ctx: _Context, stream: BatchStream, start: int) -> int:
             f"learning rates stay constant (--lr-decay {cfg.lr_decay} needs --steps or --epochs)"
         )
     for step in range(start, ctx.total):
-        if decay:
-            set_lr(nets, cfg, lr_factor(step, ctx.total, decay))
+        set_lr(nets, cfg, lr_factor(step, ctx.total, decay))  # the current rates, resumed or not
         for k in range(cfg.n_critic):
             real, y = next(stream)  # (B, C, H, W) in [-1, 1], (B,) | None
             rng = step_rng(cfg.seed, step, k, rank, dev)
