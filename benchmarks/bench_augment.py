@@ -9,7 +9,8 @@
     ``--device cuda`` it also times ``ganaug.mix`` with and without the side-stream prefetch.
 
 (c) ``SyntheticReplace`` (p = 0.5) in a torchvision v2 pipeline against the same pipeline
-    without it, in the same run (target >= 0.7x): per sample in a DataLoader (workers 0, the
+    without it, in the same run (target >= 0.7x), over all 60,000 training images, epoch by
+    epoch (the first fills the per-class pools): per sample in a DataLoader (workers 0, the
     transform called on each (image, label)), and as a batch transform after the DataLoader.
 
 Run: ``python benchmarks/bench_augment.py`` (``--quick`` for a smoke run; ``--only replace``
@@ -179,43 +180,60 @@ class _Joint(torch.utils.data.Dataset):
         return self.transform(*self.base[i])
 
 
-def bench_replace(gen, base, n: int, repeats: int) -> None:
-    """Batches/s of a v2 pipeline with and without SyntheticReplace(p=0.5), interleaved."""
+def bench_replace(gen, base, n: int, epochs: int) -> None:
+    """Batches/s of a v2 pipeline with and without SyntheticReplace(p=0.5), epoch by epoch.
+
+    One transform lives through ``epochs`` passes over ``n`` images (as in a training run with
+    workers 0 or persistent workers), each pass timed right after a pass without it: the first
+    pass fills the per-class pools (every replaced row is generated), later ones reuse them.
+    ``pool=None`` (a new image at every draw) is timed for one pass, for reference."""
     from ganaug.augment import SyntheticReplace
 
     real = Subset(base, range(n))
     tail = [v2.PILToTensor(), v2.ToDtype(torch.float32, scale=True), v2.Normalize(MEAN, STD)]
     norm = v2.Normalize(MEAN, STD)
+    tensors = DataLoader(_Joint(real, v2.Compose(tail[:2])), batch_size=64)  # x in [0, 1]
 
-    def per_sample(with_it: bool) -> float:
-        head = [SyntheticReplace(gen, p=0.5, seed=0)] if with_it else []
+    def per_sample(t) -> float:
+        head = [t] if t is not None else []
         loader = DataLoader(_Joint(real, v2.Compose(head + tail)), batch_size=64)
         return len(loader) / timed(lambda: [None for _ in loader])
 
-    tensors = Subset(base, range(n))  # PIL -> float [0, 1] per sample, then a batch transform
-    loader = DataLoader(_Joint(tensors, v2.Compose(tail[:2])), batch_size=64)  # x in [0, 1]
-
-    def per_batch(with_it: bool) -> float:
-        t = SyntheticReplace(gen, p=0.5, seed=0, normalize=(MEAN, STD)) if with_it else None
-
+    def per_batch(t) -> float:
         def run() -> None:
-            for x, y in loader:
+            for x, y in tensors:
                 x = norm(x)
                 if t is not None:
                     x, y = t(x, y)
 
-        return len(loader) / timed(run)
+        return len(tensors) / timed(run)
 
-    for name, fn in (("per sample, workers 0", per_sample), ("batch transform", per_batch)):
-        fn(True)  # warm up (first blocks, allocator)
-        runs = [(fn(False), fn(True)) for _ in range(repeats)]
-        base_rate = sorted(r[0] for r in runs)[len(runs) // 2]
-        with_rate = sorted(r[1] for r in runs)[len(runs) // 2]
-        print(
-            f"SyntheticReplace p=0.5, {name}: {with_rate:6.1f} batches/s against "
-            f"{base_rate:6.1f} without = {with_rate / base_rate:4.2f}x (target >= 0.7), "
-            f"medians of {repeats}"
-        )
+    gen.sample(128, labels=0, device="cpu")  # warm up the generator
+    for name, rate, kw in (
+        ("per sample, workers 0", per_sample, {}),
+        ("batch transform", per_batch, {"normalize": (MEAN, STD)}),
+    ):
+        rate(None)  # warm up (page cache, allocator)
+        for pool in ("auto", None):
+            t = SyntheticReplace(gen, p=0.5, seed=0, pool=pool, **kw)
+            without, with_ = [], []
+            for e in range(epochs if pool else 1):
+                without.append(rate(None))
+                with_.append(rate(t))
+                print(
+                    f"SyntheticReplace p=0.5, {name}, pool={t.pool}, epoch {e + 1}: "
+                    f"{with_[-1]:6.1f} batches/s against {without[-1]:6.1f} without = "
+                    f"{with_[-1] / without[-1]:4.2f}x (target >= 0.7)",
+                    flush=True,
+                )
+            if len(with_) > 1:  # time-weighted: batches over seconds, all epochs
+                mean = len(with_) / sum(1 / r for r in with_)
+                mean0 = len(without) / sum(1 / r for r in without)
+                print(
+                    f"SyntheticReplace p=0.5, {name}, pool={t.pool}, {len(with_)} epochs: "
+                    f"{mean:6.1f} batches/s against {mean0:6.1f} = {mean / mean0:4.2f}x",
+                    flush=True,
+                )
 
 
 def main() -> None:
@@ -230,7 +248,7 @@ def main() -> None:
     gen, _ = load_source(args.model, "cpu")
     if args.only in (None, "replace"):
         pil = fashion_mnist(args.data, train=True)
-        bench_replace(gen, pil, 1024 if args.quick else 8192, 1 if args.quick else 3)
+        bench_replace(gen, pil, 1024 if args.quick else len(pil), 2 if args.quick else 4)
     if args.only == "replace":
         return
     # uint8 tensors out of the loader (normalise on the device): the per-item pipeline stays

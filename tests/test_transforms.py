@@ -85,6 +85,56 @@ def test_pickles_and_continues_the_same_stream(batch, gen):
     assert "p=0.5, seed=2" in repr(back)
 
 
+class _Counting:
+    """A SampleSource wrapper that counts generator calls (a real generator underneath)."""
+
+    def __init__(self, source) -> None:
+        self.source, self.calls = source, 0
+        self.image_shape, self.num_classes = source.image_shape, source.num_classes
+
+    def sample(self, *args, **kwargs):
+        self.calls += 1
+        return self.source.sample(*args, **kwargs)
+
+
+def test_pool_generates_once_then_reuses(batch, gen):
+    x, _ = batch
+    y = torch.full((300,), 3)
+    xs = x[:1].expand(300, -1, -1, -1)
+    src = _Counting(gen)
+    t = SyntheticReplace(src, p=1.0, seed=5, pool=200)
+    first = t(xs, y)[0]
+    assert src.calls == 2  # draws 0..199 in two blocks of 128; draws 200..299 repeat them
+    assert torch.equal(first[200:], first[:100])
+    assert len({bytes(r.numpy()) for r in first[:200]}) == 200  # 200 distinct images
+    again = t(xs, y)[0]  # the next 300 draws: images 100..199, then 0..199 again
+    assert src.calls == 2 and torch.equal(again[:100], first[100:200])
+    fresh = _Counting(gen)
+    unpooled = SyntheticReplace(fresh, p=1.0, seed=5, pool=None)(xs, y)[0]
+    assert fresh.calls == 3 and torch.equal(unpooled[:200], first[:200])  # same stream
+    assert not torch.equal(unpooled[200:], first[200:])  # then new images, not repeats
+    one = _Counting(gen)
+    t1 = SyntheticReplace(one, p=1.0, seed=5, pool=200)
+    rows = torch.stack([t1(xs[0], 3)[0] for _ in range(300)])  # the per-sample path
+    assert torch.equal(rows, first) and one.calls == 2
+    back = pickle.loads(pickle.dumps(t))  # the pool travels as a setting, not as images
+    assert back.pool == 200 and back._streams._blocks == {} and "pool=200" in repr(back)
+
+
+def test_pool_auto_size_and_bad_values(gen):
+    from ganaug.augment._seeding import resolve_pool
+
+    assert SyntheticReplace(gen).pool == 4096  # 10 classes of 1x28x28: 32 MiB
+
+    class Cifar100:
+        image_shape, num_classes = (3, 32, 32), 100
+
+    assert resolve_pool("auto", Cifar100()) == 768  # 256 MiB / (100 * 3072 bytes), by 128
+    for bad in (0, -3, "big", 2.5, True):
+        with pytest.raises(ValueError, match="expected pool 'auto', None or an int >= 1"):
+            SyntheticReplace(gen, pool=bad)
+
+
 def test_unconditional_source_needs_no_label(fmnist_test, ugen):
     img, _ = fmnist_test[0]
     out = SyntheticReplace(ugen, p=1.0)(img)
@@ -306,6 +356,17 @@ def test_albumentations_finds_labels_and_normalizes(fmnist_test, gen):
         seed=1,
     )(image=img, label=4)["image"]
     np.testing.assert_allclose(norm, (want / 255.0 - mean[0]) / std[0], rtol=1e-5, atol=1e-5)
+
+
+def test_albumentations_pool_repeats(fmnist_test, gen):
+    from ganaug.augment.albu import SyntheticReplace as AlbuReplace
+
+    img = fmnist_test.data[0].numpy()[..., None]
+    pipe = A.Compose([AlbuReplace(gen, p=1.0, pool=3)], seed=2)
+    out = [pipe(image=img, label=6)["image"] for _ in range(6)]
+    assert all(np.array_equal(out[i], out[i + 3]) for i in range(3))
+    assert not np.array_equal(out[0], out[1])
+    assert AlbuReplace(gen).pool == 4096
 
 
 def test_albumentations_serialisation_and_pickle(fmnist_test, gen):

@@ -17,7 +17,7 @@ import torch
 
 from .. import _rng
 
-__all__ = ["stream_seed", "coin_flips", "CoinBlocks", "ClassStreams"]
+__all__ = ["stream_seed", "coin_flips", "CoinBlocks", "ClassStreams", "resolve_pool"]
 
 
 def stream_seed(seed: int) -> int:
@@ -80,27 +80,61 @@ class CoinBlocks:
         return {"block": self.block, "_key": None, "_flips": self._flips[:0], "_list": []}
 
 
+POOL_BYTES = 256 << 20  # memory of an "auto" pool, as GANAugmented's cache_bytes
+POOL_MAX = 4096  # draws per class of an "auto" pool
+
+
+def resolve_pool(pool: int | str | None, source: Any, block: int = 128) -> int | None:
+    """Draws per class before a stream repeats: ``None`` (never), an int >= 1, or "auto".
+
+    "auto" keeps up to :data:`POOL_MAX` images per class within :data:`POOL_BYTES` of uint8
+    images in all (a multiple of ``block``, at least one block): 4096 per class for
+    Fashion-MNIST (32 MiB), 768 for 100 classes of 3x32x32.
+    """
+    if pool is None:
+        return None
+    if pool == "auto":
+        c, h, w = source.image_shape
+        per_class = POOL_BYTES // (max(1, source.num_classes) * c * h * w)
+        return max(block, min(POOL_MAX, per_class) // block * block)
+    if isinstance(pool, bool) or not isinstance(pool, int) or pool < 1:
+        raise ValueError(f"expected pool 'auto', None or an int >= 1, got {pool!r}")
+    return pool
+
+
 class ClassStreams:
     """Synthetic samples drawn one class at a time, generated in aligned blocks per class.
 
-    The m-th draw of class c is sample m of a class seed derived from (seed, c), so a draw is a
-    pure function of (seed, c, m) and single-sample transforms cost one generator call per
-    ``block`` draws of a class, not one per draw (128: the rows of one CPU generator call).
-    Class -1 stands for an unconditional source.
+    The m-th draw of class c is sample ``m % pool`` of a class seed derived from (seed, c), so a
+    draw is a pure function of (seed, c, m) and single-sample transforms cost one generator call
+    per ``block`` draws of a class, not one per draw (128: the rows of one CPU generator call).
+    With a ``pool`` the blocks are kept, so each class's stream is generated once and then read
+    from memory (``pool`` images per class, as ``GANAugmented`` keeps its synthetic items
+    across epochs); without one only the latest block of each stream is kept and every draw is
+    a new image. Class -1 stands for an unconditional source.
     """
 
-    def __init__(self, block: int = 128) -> None:  # one CPU generator call (CALL_ROWS)
-        self.block = block
+    def __init__(self, block: int = 128, pool: int | None = None) -> None:
+        self.block = block  # one CPU generator call (CALL_ROWS)
+        self.pool = pool
         self.counts: dict[int, int] = {}
-        self._blocks: dict[tuple[int, int, str], tuple[int, torch.Tensor]] = {}
+        self._blocks: dict[tuple[int, int, str, int], torch.Tensor] = {}
 
     def assign(self, classes: torch.Tensor | list[int]) -> torch.Tensor:
         """Draw numbers m (k,) int64 for ``classes`` (k,), advancing the per-class counters."""
-        ms = []
-        for c in classes.tolist() if isinstance(classes, torch.Tensor) else classes:
-            ms.append(self.counts.get(c, 0))
-            self.counts[c] = ms[-1] + 1
+        ms = [self.assign_one(c) for c in _ints(classes)]
         return torch.tensor(ms, dtype=torch.int64)
+
+    def assign_one(self, c: int) -> int:
+        """The draw number of one row of class c (:meth:`assign` without a tensor)."""
+        m = self.counts.get(c, 0)
+        self.counts[c] = m + 1
+        return m
+
+    def row(self, source, c: int, m: int, seed: int, device: torch.device) -> torch.Tensor:
+        """Draw m of class c: a uint8 (C, H, W) view into the kept block (copy to modify)."""
+        b, off = divmod(m if self.pool is None else m % self.pool, self.block)
+        return self._block(source, (seed, c, str(device), b), device)[off]
 
     def fetch(
         self, source, classes: torch.Tensor, ms: torch.Tensor, seed: int, device: Any = "cpu"
@@ -110,24 +144,29 @@ class ClassStreams:
         Blocks are generated on ``device`` (the same bytes on the same kind of device)."""
         dev = torch.device(device)
         out = torch.empty((len(classes), *source.image_shape), dtype=torch.uint8, device=dev)
-        pairs = zip(_ints(classes), _ints(ms), strict=True)
-        for i, (c, m) in enumerate(pairs):
-            b, off = divmod(m, self.block)
-            key = (seed, c, str(dev))
-            if self._blocks.get(key, (None,))[0] != b:
-                labels = None if c < 0 else c
-                cseed = _class_seed(seed, c)
-                imgs, _ = source.sample(
-                    self.block,
-                    labels=labels,
-                    seed=cseed,
-                    start=b * self.block,
-                    device=dev,
-                    output="uint8",
-                )
-                self._blocks[key] = (b, imgs.to(dev))
-            out[i] = self._blocks[key][1][off]
+        for i, (c, m) in enumerate(zip(_ints(classes), _ints(ms), strict=True)):
+            out[i] = self.row(source, c, m, seed, dev)
         return out
 
+    def _block(self, source, key: tuple[int, int, str, int], dev: torch.device) -> torch.Tensor:
+        """Block b of stream (seed, c) on ``dev``, for ``key = (seed, c, str(dev), b)``."""
+        block = self._blocks.get(key)
+        if block is None:
+            if self.pool is None:  # only the latest block of each stream
+                stale = [k for k in self._blocks if k[:3] == key[:3]]
+                for k in stale:
+                    del self._blocks[k]
+            seed, c, _, b = key
+            block, _ = source.sample(
+                self.block,
+                labels=None if c < 0 else c,
+                seed=_class_seed(seed, c),
+                start=b * self.block,
+                device=dev,
+                output="uint8",
+            )
+            block = self._blocks[key] = block.to(dev)
+        return block
+
     def __getstate__(self) -> dict:
-        return {"block": self.block, "counts": dict(self.counts), "_blocks": {}}
+        return {"block": self.block, "pool": self.pool, "counts": dict(self.counts), "_blocks": {}}

@@ -29,7 +29,7 @@ except ImportError as e:  # pragma: no cover - exercised only without the extra
 
 from ..sources.base import SampleSource
 from . import functional as F
-from ._seeding import ClassStreams, stream_seed
+from ._seeding import ClassStreams, resolve_pool, stream_seed
 
 __all__ = ["SyntheticReplace"]
 
@@ -44,7 +44,8 @@ class SyntheticReplace(A.ImageOnlyTransform):
     Whether to apply is albumentations' decision (its seeded ``py_random``), and the synthetic
     stream's seed is albumentations' ``seed`` too (``Compose(seed=...)``, 0 when unseeded).
     The m-th replaced image of class c is draw m of class c (``ganaug.augment._seeding``),
-    taken from per-class blocks of 64 generated at once; inside DataLoader workers the seed is
+    taken from per-class blocks of 128 generated at once and kept in a per-class pool of
+    ``pool`` images, as in the torchvision transform; inside DataLoader workers the seed is
     mixed with the worker's seed.
 
     Args:
@@ -56,6 +57,8 @@ class SyntheticReplace(A.ImageOnlyTransform):
         name: placeholder name for ``to_dict`` (see :meth:`to_dict_private`); None makes
             ``to_dict`` raise ``NotImplementedError``.
         p: probability of replacing.
+        pool: distinct synthetic images per class: "auto", an int, or None (see
+            :class:`ganaug.augment.SyntheticReplace`).
 
     Example:
         >>> t = A.Compose([SyntheticReplace(ganaug.load(), p=0.3)], seed=0)  # doctest: +SKIP
@@ -67,6 +70,7 @@ class SyntheticReplace(A.ImageOnlyTransform):
         label_key: str | None
         name: str | None
         normalize: Any
+        pool: Any
 
     def __init__(
         self,
@@ -75,13 +79,15 @@ class SyntheticReplace(A.ImageOnlyTransform):
         name: str | None = "ganaug_synthetic_replace",
         p: float = 0.5,
         normalize: tuple[Any, Any] | None = None,
+        pool: int | str | None = "auto",
     ):
         super().__init__(p=p)
         if normalize is not None:
             F.check_normalize(normalize, source.image_shape[0])
         self.source, self.label_key, self.name = source, label_key, name
         self.normalize = normalize
-        self._streams = ClassStreams()  # per-class counters and cached blocks of 64
+        self.pool = resolve_pool(pool, source)
+        self._streams = ClassStreams(pool=self.pool)  # per-class counters and cached blocks
 
     def _label(self, data: dict[str, Any]) -> Any:
         keys = [k for k in data if k not in ("image", "images")]
@@ -154,7 +160,7 @@ class SyntheticReplace(A.ImageOnlyTransform):
             )
 
     def get_transform_init_args_names(self) -> tuple[str, ...]:
-        return ("label_key", "name", "normalize")
+        return ("label_key", "name", "normalize", "pool")
 
     @classmethod
     def is_serializable(cls) -> bool:

@@ -14,12 +14,13 @@ from .._images import expect_shape
 from ..sources.base import SampleSource
 from . import functional as F
 from ._forms import detect_form, to_form
-from ._seeding import ClassStreams, CoinBlocks, stream_seed
+from ._seeding import ClassStreams, CoinBlocks, resolve_pool, stream_seed
 
 __all__ = ["SyntheticReplace", "find_labels"]
 
 # Annotations tied to the real image's geometry: they would not describe a synthetic image.
 _GEOMETRY = (tv_tensors.BoundingBoxes, tv_tensors.Mask, tv_tensors.Video)
+_CPU = torch.device("cpu")
 _FLOAT_SLACK = 1e-3  # float images a little outside [0, 1] (rounding) are still [0, 1] images
 
 
@@ -73,10 +74,14 @@ class SyntheticReplace(Transform):
     Which rows are replaced and by which synthetic sample is decided from counters (rows seen,
     draws per class; see :mod:`ganaug.augment._seeding`): the same seed gives the same bytes,
     and a batch gives the same result as its rows one by one. Synthetic images come from
-    per-class blocks of 64 made on the input's device, so single samples do not cost a
-    generator call each. Inside DataLoader workers the seed is mixed with the worker's seed,
-    so the bytes depend on the worker count (each worker has its own stream); use it as a
-    batch transform after the DataLoader, or ``GANAugmented``, for bytes that do not.
+    per-class blocks of 128 made on the input's device, so single samples do not cost a
+    generator call each, and each class draws from a pool of ``pool`` images that is generated
+    once and then reused, as ``GANAugmented`` keeps its synthetic items across epochs: after the
+    pool is full a replaced row costs a copy, not a generator call. Inside DataLoader workers
+    the seed is mixed with the worker's seed, so the bytes depend on the worker count (each
+    worker has its own stream and its own pool, kept across epochs only with
+    ``persistent_workers=True``); use it as a batch transform after the DataLoader, or
+    ``GANAugmented``, for bytes that do not.
 
     Args:
         source: a SampleSource.
@@ -85,6 +90,10 @@ class SyntheticReplace(Transform):
         labels_getter: "default" (:func:`find_labels`) or a callable ``sample -> label``.
         normalize: ``(mean, std)`` as ``v2.Normalize``, applied to synthetic [0, 1] images so
             they match normalised float inputs.
+        pool: distinct synthetic images per class (draw m of a class is image ``m % pool``):
+            "auto" (up to 4096 per class within 256 MiB of uint8 images; see
+            :func:`ganaug.augment._seeding.resolve_pool`), an int, or None for a new image at
+            every draw (a generator call per 128 draws of a class, all run long).
 
     Example:
         >>> to_float = v2.ToDtype(torch.float32, scale=True)
@@ -102,6 +111,7 @@ class SyntheticReplace(Transform):
         seed: int = 0,
         labels_getter: str | Callable[[Any], Any] = "default",
         normalize: tuple[Any, Any] | None = None,
+        pool: int | str | None = "auto",
     ) -> None:
         super().__init__()
         if not 0.0 <= p <= 1.0:
@@ -117,11 +127,12 @@ class SyntheticReplace(Transform):
         self.seed = int(seed)
         self.labels_getter = find_labels if labels_getter == "default" else labels_getter
         self.normalize = normalize
-        self._rows = 0  # rows seen so far (main process, or this worker)
-        self._streams = ClassStreams()  # per-class draw counters and cached blocks
+        self._seen = {"rows": 0}  # rows seen so far (main process, or this worker); a dict, as
+        # nn.Module.__setattr__ costs more per call than the rest of the per-sample path
+        self.pool = resolve_pool(pool, source)
+        self._streams = ClassStreams(pool=self.pool)  # per-class draw counters, cached blocks
         self._flips = CoinBlocks()  # the row stream's coin flips, 4096 at a time
-        self._call: dict[str, Any] = {"label": None}  # the call in progress (a plain dict:
-        # nn.Module.__setattr__ costs more than the rest of a per-sample call)
+        self._call: dict[str, Any] = {"label": None}  # the call in progress (a plain dict too)
         self.register_forward_pre_hook(SyntheticReplace._read_label)
 
     @staticmethod
@@ -157,23 +168,24 @@ class SyntheticReplace(Transform):
         if not batched:  # the per-sample path in DataLoader workers: no small tensor ops
             return self._one_sample(seed)
         n = image.shape[0]
-        rows = self._flips(self._rows, n, seed, self.p).nonzero().flatten()  # (k,)
+        rows = self._flips(self._seen["rows"], n, seed, self.p).nonzero().flatten()  # (k,)
         if self.source.num_classes > 0:  # checked on every call, not only when a row is drawn
             classes = self._classes(self._call["label"], batched, n)[rows]
         else:
             classes = torch.full((rows.numel(),), -1, dtype=torch.int64)
-        self._rows += n
+        self._seen["rows"] += n
         draws = self._streams.assign(classes)  # (k,) per-class draw numbers
         return {"rows": rows, "classes": classes, "draws": draws, "seed": seed, "batched": batched}
 
     def _one_sample(self, seed: int) -> dict[str, Any]:
         conditional = self.source.num_classes > 0
         c = self._one_class(self._call["label"]) if conditional else -1  # checked on every call
-        chosen = self._flips.one(self._rows, seed, self.p)
-        self._rows += 1
-        classes = [c] if chosen else []
-        draws = self._streams.assign(classes).tolist()
-        return {"rows": classes, "classes": classes, "draws": draws, "seed": seed, "batched": False}
+        chosen = self._flips.one(self._seen["rows"], seed, self.p)
+        self._seen["rows"] += 1
+        if not chosen:
+            return {"rows": [], "batched": False}
+        m = self._streams.assign_one(c)
+        return {"rows": [c], "classes": [c], "draws": [m], "seed": seed, "batched": False}
 
     def _one_class(self, label: Any) -> int:
         if isinstance(label, int) and not isinstance(label, bool):
@@ -191,13 +203,16 @@ class SyntheticReplace(Transform):
         rows = params["rows"]
         if len(rows) == 0:
             return inpt
-        device = inpt.device if isinstance(inpt, torch.Tensor) else "cpu"
-        synth = self._streams.fetch(
-            self.source, params["classes"], params["draws"], params["seed"], device
-        )  # (k, C, H, W) uint8 on the input's device
+        device = inpt.device if isinstance(inpt, torch.Tensor) else _CPU
         if params["batched"]:
+            synth = self._streams.fetch(
+                self.source, params["classes"], params["draws"], params["seed"], device
+            )  # (k, C, H, W) uint8 on the input's device
             out = F.replace_rows(inpt, F.match_images(synth, inpt, self.normalize), rows)
             return tv_tensors.wrap(out, like=inpt) if isinstance(inpt, tv_tensors.Image) else out
+        synth = self._streams.row(
+            self.source, params["classes"][0], params["draws"][0], params["seed"], device
+        )[None]  # (1, C, H, W): a view of the kept block, copied below
         if isinstance(inpt, torch.Tensor):
             like = inpt if inpt.ndim == 3 else inpt[None]
             out = F.match_images(synth, like[None], self.normalize)[0]
@@ -267,4 +282,6 @@ class SyntheticReplace(Transform):
         return {**self.__dict__, "_call": {"label": None}}
 
     def extra_repr(self) -> str:
-        return f"source={type(self.source).__name__}, p={self.p}, seed={self.seed}"
+        return (
+            f"source={type(self.source).__name__}, p={self.p}, seed={self.seed}, pool={self.pool}"
+        )
