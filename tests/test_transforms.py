@@ -135,6 +135,17 @@ def test_pool_auto_size_and_bad_values(gen):
             SyntheticReplace(gen, pool=bad)
 
 
+def test_synthetic_pil_images_match_pil_fromarray():
+    from ganaug.augment._forms import detect_form, to_form
+
+    for c in (1, 2, 3, 4):  # L, LA, RGB, RGBA: the fast path builds what fromarray builds
+        x = torch.randint(0, 256, (c, 5, 7), dtype=torch.uint8, generator=torch.Generator())
+        hwc = x.permute(1, 2, 0).numpy()
+        ref = PIL.Image.fromarray(np.ascontiguousarray(hwc[:, :, 0] if c == 1 else hwc))
+        got = to_form(x, detect_form(ref))
+        assert got.mode == ref.mode and got.size == (7, 5) and got.tobytes() == ref.tobytes()
+
+
 def test_unconditional_source_needs_no_label(fmnist_test, ugen):
     img, _ = fmnist_test[0]
     out = SyntheticReplace(ugen, p=1.0)(img)

@@ -82,6 +82,6 @@ def to_form(img: torch.Tensor, form: ImageForm) -> Any:
         return out if form.dtype == "uint8" else out.astype(form.dtype) / 255.0
     from PIL import Image
 
-    mode = {1: "L", 3: "RGB", 4: "RGBA"}[img.shape[0]] if form.layout == "HWC" else "L"
+    mode = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[img.shape[0]] if form.layout == "HWC" else "L"
     pil = Image.frombytes(mode, (img.shape[2], img.shape[1]), np.ascontiguousarray(arr).tobytes())
     return pil.convert(form.pil_mode) if form.pil_mode and pil.mode != form.pil_mode else pil
