@@ -132,6 +132,7 @@ class SyntheticReplace(Transform):
         self.pool = resolve_pool(pool, source)
         self._streams = ClassStreams(pool=self.pool)  # per-class draw counters, cached blocks
         self._flips = CoinBlocks()  # the row stream's coin flips, 4096 at a time
+        self._pil_ok: set[tuple[str, tuple[int, int]]] = set()  # PIL (mode, size) checked
         self._call: dict[str, Any] = {"label": None}  # the call in progress (a plain dict too)
         self.register_forward_pre_hook(SyntheticReplace._read_label)
 
@@ -221,6 +222,17 @@ class SyntheticReplace(Transform):
         return to_form(synth[0], detect_form(inpt))
 
     def _check_image(self, image: Any, batched: bool) -> None:
+        if isinstance(image, PIL.Image.Image) and self.normalize is None:
+            key = (image.mode, image.size)  # a PIL image is uint8-like: only its shape to check
+            if key in self._pil_ok:
+                return
+            self._check_image_shape(image, batched)
+            self._pil_ok.add(key)
+            return
+        self._check_image_shape(image, batched)
+        self._check_range(image)
+
+    def _check_image_shape(self, image: Any, batched: bool) -> None:
         shape = tuple(self.source.image_shape)
         if batched:
             F.check_batch(image, shape, what="images")
@@ -233,7 +245,6 @@ class SyntheticReplace(Transform):
             if len(found) == 2:  # an (H, W) tensor or array: one channel
                 found = (1, *found)
             expect_shape(found, shape, what="an image (or a batch (B, C, H, W))")
-        self._check_range(image)
 
     def _check_range(self, image: Any) -> None:
         """Float images must be [0, 1] images, unless ``normalize`` says how they were scaled."""
