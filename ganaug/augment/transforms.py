@@ -93,7 +93,7 @@ class SyntheticReplace(Transform):
         pool: distinct synthetic images per class (draw m of a class is image ``m % pool``):
             "auto" (up to 4096 per class within 256 MiB of uint8 images; see
             :func:`ganaug.augment._seeding.resolve_pool`), an int, or None for a new image at
-            every draw (a generator call per 128 draws of a class, all run long).
+            every draw (a generator call per 128 draws of a class, for the whole run).
 
     Example:
         >>> to_float = v2.ToDtype(torch.float32, scale=True)
