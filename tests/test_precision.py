@@ -1,4 +1,4 @@
-"""--precision auto|fp32|bf16 for training and generation, the cdcgan architecture and LeCam."""
+"""--precision auto|fp32|bf16 for training and generation, the cdcgan architecture, LeCam and R1."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import ganaug
 from ganaug.models import ModelConfig, create_discriminator, create_generator
 from ganaug.sources.base import native_bf16, use_bf16
 from ganaug.training import train
+from ganaug.training.losses import r1_penalty
 from ganaug.training.step import lecam_penalty
 
 from .test_train import FAST, TINY_DCGAN, _weights, small  # noqa: F401  (the fixture)
@@ -142,3 +143,33 @@ def test_lecam_trains_and_resumes_exactly(tmp_path, small):  # noqa: F811
     a, b = _weights(full), _weights(part)
     assert all(torch.isfinite(v).all() for v in a.values() if v.is_floating_point())
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_r1_penalty_is_the_squared_input_gradient_and_trains_d():
+    w = torch.tensor([[[[1.0, -2.0], [0.5, 3.0]]]], requires_grad=True)  # D(x) = <w, x>^2 / 2
+
+    def critic(x: torch.Tensor) -> torch.Tensor:
+        return 0.5 * (x * w).flatten(1).sum(1).square()
+
+    x = torch.tensor([[[[1.0, 0.0], [2.0, 1.0]]]]).repeat(2, 1, 1, 1)  # <w, x> = 5
+    penalty = r1_penalty(critic, x)  # grad_x D = <w, x> w, |.|^2 = 25 * |w|^2 = 25 * 14.25
+    assert torch.allclose(penalty, torch.tensor(25 * 14.25))
+    (grad_w,) = torch.autograd.grad(penalty, w)  # the graph is kept: the penalty trains D
+    assert torch.isfinite(grad_w).all() and grad_w.abs().sum() > 0
+
+
+def test_lazy_r1_trains_changes_the_model_and_resumes_exactly(tmp_path, small):  # noqa: F811
+    common = {"arch": "dcgan", "arch_args": TINY_DCGAN, "batch_size": 32, "precision": "fp32"}
+    common = {**common, "lr_decay": 0.0, **FAST}  # constant rates: a 3-step run is a prefix
+    r1 = {**common, "r1": 1.0, "r1_every": 2}
+    full = train(small, out=tmp_path / "full.safetensors", steps=4, **r1)
+    part = tmp_path / "part.safetensors"
+    train(small, out=part, steps=3, **r1)  # stops between two R1 steps (0 and 2 of 0..3)
+    train(small, out=part, steps=4, resume=True, **r1)
+    plain = train(small, out=tmp_path / "plain.safetensors", steps=4, **common)
+    a, b, c = _weights(full), _weights(part), _weights(plain)
+    assert all(torch.isfinite(v).all() for v in a.values() if v.is_floating_point())
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert any(not torch.equal(a[k], c[k]) for k in a if k.startswith("d."))
+    with pytest.raises(ValueError, match="expected a finite --r1 >= 0 and --r1-every >= 1"):
+        train(small, out=tmp_path / "bad.safetensors", steps=1, **{**r1, "r1_every": 0})

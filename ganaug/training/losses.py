@@ -12,7 +12,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-__all__ = ["LOSSES", "d_loss", "g_loss", "gradient_penalty", "check_loss"]
+__all__ = ["LOSSES", "d_loss", "g_loss", "gradient_penalty", "r1_penalty", "check_loss"]
 
 LOSSES = ("minimax", "hinge", "wgan-gp", "lsgan")
 
@@ -67,3 +67,11 @@ def gradient_penalty(
     out = critic(x_hat)
     (grad,) = torch.autograd.grad(out.sum(), x_hat, create_graph=True)
     return (grad.flatten(1).norm(dim=1) - 1.0).square().mean()
+
+
+def r1_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor) -> torch.Tensor:
+    """Zero-centred R1 (Mescheder et al. 2018): ``E[|grad_x D(x)|^2]`` on real images ``x``,
+    with the graph kept so the penalty trains D (weight it by gamma / 2)."""
+    x = real.detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(critic(x).float().sum(), x, create_graph=True)
+    return grad.float().flatten(1).square().sum(1).mean()

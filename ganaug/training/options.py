@@ -72,7 +72,7 @@ class TrainConfig:
     lr_g: float = _opt(8e-4, "generator Adam learning rate")
     lr_d: float = _opt(8e-4, "discriminator Adam learning rate")
     lr_decay: float = _opt(
-        0.25,
+        0.5,
         "fraction of the run, at its end, over which both learning rates fall linearly to 0 "
         "(0 = constant); it needs a known length (--steps or --epochs): a run bounded by "
         "--time-limit alone keeps them constant",
@@ -97,6 +97,15 @@ class TrainConfig:
         "overfits small data (0 = off; the paper uses 0.1-0.3)",
     )
     lecam_decay: float = _opt(0.99, "EMA decay of LeCam's anchors (the mean D outputs)")
+    r1: float = _opt(
+        0.0,
+        "weight gamma of the zero-centred R1 penalty gamma/2 |grad_x D(x)|^2 on real images "
+        "(Mescheder et al. 2018), against a discriminator that outgrows G (0 = off; "
+        "StyleGAN2-ADA uses 0.01-1 for small images)",
+    )
+    r1_every: int = _opt(
+        16, "apply --r1 lazily: every N steps, weighted by N (StyleGAN2; 1 = every step)"
+    )
     latent_dim: int = _opt(100, "size of z")
     arch_args: dict[str, Any] = _opt(
         dict, 'architecture options as JSON, e.g. \'{"g_width": 64, "d_width": 64}\''
@@ -144,6 +153,10 @@ class TrainConfig:
             raise ValueError(
                 f"expected a finite --lecam >= 0 and --lecam-decay in [0, 1), got "
                 f"{self.lecam}, {self.lecam_decay}"
+            )
+        if not (0.0 <= self.r1 < math.inf) or self.r1_every < 1:
+            raise ValueError(
+                f"expected a finite --r1 >= 0 and --r1-every >= 1, got {self.r1}, {self.r1_every}"
             )
         if self.precision not in PRECISIONS:
             raise ValueError(f"expected --precision auto, fp32 or bf16, got {self.precision!r}")

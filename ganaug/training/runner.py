@@ -214,7 +214,9 @@ def _loop(nets: Nets, ctx: _Context, stream: BatchStream, start: int) -> int:
         for k in range(cfg.n_critic):
             real, y = next(stream)  # (B, C, H, W) in [-1, 1], (B,) | None
             rng = step_rng(cfg.seed, step, k, rank, dev)
-            ld, dr, df, fake, z = d_step(nets, cfg, real, y, rng, keep_fake=k == cfg.n_critic - 1)
+            last = k == cfg.n_critic - 1
+            r1_now = cfg.r1 > 0 and step % cfg.r1_every == 0 and k == 0
+            ld, dr, df, fake, z = d_step(nets, cfg, real, y, rng, keep_fake=last, r1_now=r1_now)
         lg = g_step(nets, cfg, fake, y, step_rng(cfg.seed, step, cfg.n_critic, rank, dev), z)
         ema_update(nets.ema, nets.g, cfg.ema, step)
         acc += torch.stack([ld, lg, dr, df])

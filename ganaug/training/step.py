@@ -21,7 +21,7 @@ from .._images import to_float
 from ..models import ModelConfig, create_discriminator, create_generator
 from ..sources.base import use_bf16
 from .diffaugment import diff_augment
-from .losses import d_loss, g_loss, gradient_penalty
+from .losses import d_loss, g_loss, gradient_penalty, r1_penalty
 from .options import TrainConfig
 
 __all__ = [
@@ -86,9 +86,11 @@ def d_step(
     y: torch.Tensor | None,
     rng: torch.Generator,
     keep_fake: bool,
+    r1_now: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """One discriminator update; returns detached (loss, mean D(x), mean D(G(z))), the fakes
-    and their z.
+    and their z. ``r1_now`` adds the lazy R1 term, ``r1 / 2 * r1_every * E|grad_x D(x)|^2`` on
+    the (augmented) real images, in its own D pass.
 
     With ``keep_fake`` (the last critic iteration) G runs with autograd on and ``g_step`` reuses
     its output, so a step costs one G forward (two with mode seeking); otherwise G runs under
@@ -108,6 +110,9 @@ def d_step(
         if tcfg.loss == "wgan-gp":
             gp = gradient_penalty(lambda x: nets.d(x, y), real_aug, fake_aug, generator=rng)
             loss = loss + tcfg.gp_weight * gp
+        if r1_now and tcfg.r1 > 0:
+            r1 = r1_penalty(lambda x: nets.d(x, y), real_aug)
+            loss = loss + 0.5 * tcfg.r1 * tcfg.r1_every * r1
     if nets.lecam is not None:
         loss = loss + tcfg.lecam * lecam_penalty(nets.lecam, out_real, out_fake, tcfg.lecam_decay)
     nets.opt_d.zero_grad(set_to_none=True)
