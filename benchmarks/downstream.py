@@ -47,6 +47,7 @@ import ganaug
 from ganaug.data import ImageData, fingerprint, load_dataset
 from ganaug.metrics import DomainClassifier, class_accuracy
 from ganaug.sources import FilteredSource
+from ganaug.training.options import option_defaults
 
 CONDITIONS = (
     "CAS syn only",
@@ -92,17 +93,21 @@ def train_gan(
     """``ganaug train``'s defaults (the bundled recipe: cdcgan, non-saturating loss, EMA; before
     issue 12: dcgan, hinge) plus spectral norm, DiffAugment and the mode-seeking term (without
     it the generator maps every z of a class to nearly one image on 8-40 images per class); a
-    model file already in ``workdir`` for the same data, seed and settings is reused.
+    model file already in ``workdir`` for the same data, seed and settings is reused, and a
+    run that was stopped resumes from its last checkpoint (every 500 steps; resume is exact).
     ``device`` is where it trains (the samples are drawn on the CPU)."""
+    decay = option_defaults()["lr_decay"]  # in the name: a file of another default is not reused
     tag = f"{data.source.replace(' ', '-')}-s{seed}-w{width}-{steps}steps-ms{mode_seeking}"
-    out = workdir / f"gan-{tag}-{fingerprint(data.images)[:12]}.safetensors"
+    out = workdir / f"gan-{tag}-lrd{decay}-{fingerprint(data.images)[:12]}.safetensors"
     if out.exists():
         return out
+    resume = (out.with_suffix(".run") / "checkpoint.pt").exists()
     ganaug.train(
         data,
         out=out,
         device=device,
-        overwrite=True,
+        resume=resume,
+        overwrite=not resume,
         progress=False,
         steps=steps,
         seed=seed,
@@ -111,8 +116,8 @@ def train_gan(
         mode_seeking=mode_seeking,
         arch_args={"g_width": width, "d_width": width},
         sample_every=10**9,
-        checkpoint_every=10**9,
-        log_every=10**9,
+        checkpoint_every=500,
+        log_every=500,
     )
     return out
 
