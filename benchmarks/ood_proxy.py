@@ -105,16 +105,12 @@ class Candidates:
         t = torch.stack(
             [self.scorer.terms(xf, torch.full((len(x),), c)) for c in range(self.k)], 1
         )  # (N, K, 3): pixel residual, feature residual, -logit
-        pix, feat = t[..., 0] / meta.pixel_var, t[..., 1] / meta.feature_var
         z = self.pca.transform(self.phi(x))
         maha = np.stack([np.einsum("ij,jk,ik->i", z - m, self.prec, z - m) for m in self.means])
-        best = {
-            "izif": pix + meta.kappa * feat,
-            "combined": self.scorer.combine(t.flatten(0, 1), "combined").view(len(x), -1),
-            "discriminator": t[..., 2],
-            "pixel residual": pix,
-            "D-feature residual": feat,
-        }
+        methods = ("izif", "combined", "discriminator")
+        best = {m: self.scorer.combine(t.flatten(0, 1), m).view(len(x), -1) for m in methods}
+        best["pixel residual"] = t[..., 0] / meta.pixel_var
+        best["D-feature residual"] = t[..., 1] / meta.feature_var
         out = {k: v.min(1).values.numpy() for k, v in best.items()}
         out["Mahalanobis, per class"] = maha.min(0)
         out["Mahalanobis, one Gaussian"] = self.one.mahalanobis(z)

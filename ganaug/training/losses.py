@@ -63,15 +63,19 @@ def gradient_penalty(
         generator: RNG for the interpolation weights (the global RNG is never used).
     """
     alpha = torch.rand((real.shape[0], 1, 1, 1), generator=generator, device=real.device)
-    x_hat = (alpha * real + (1.0 - alpha) * fake).requires_grad_(True)
-    out = critic(x_hat)
-    (grad,) = torch.autograd.grad(out.sum(), x_hat, create_graph=True)
+    grad = _input_gradient(critic, alpha * real + (1.0 - alpha) * fake)
     return (grad.flatten(1).norm(dim=1) - 1.0).square().mean()
 
 
 def r1_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor) -> torch.Tensor:
     """Zero-centred R1 (Mescheder et al. 2018): ``E[|grad_x D(x)|^2]`` on real images ``x``,
     with the graph kept so the penalty trains D (weight it by gamma / 2)."""
-    x = real.detach().requires_grad_(True)
-    (grad,) = torch.autograd.grad(critic(x).float().sum(), x, create_graph=True)
-    return grad.float().flatten(1).square().sum(1).mean()
+    return _input_gradient(critic, real).flatten(1).square().sum(1).mean()
+
+
+def _input_gradient(critic: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor):
+    """``grad_x sum critic(x)`` at a detached copy of ``x`` (same dtype as ``x``), with the
+    graph kept so that a penalty on it trains the critic."""
+    x = x.detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(critic(x).sum(), x, create_graph=True)
+    return grad

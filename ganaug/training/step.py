@@ -110,7 +110,7 @@ def d_step(
         if tcfg.loss == "wgan-gp":
             gp = gradient_penalty(lambda x: nets.d(x, y), real_aug, fake_aug, generator=rng)
             loss = loss + tcfg.gp_weight * gp
-        if r1_now and tcfg.r1 > 0:
+        if r1_now:
             r1 = r1_penalty(lambda x: nets.d(x, y), real_aug)
             loss = loss + 0.5 * tcfg.r1 * tcfg.r1_every * r1
     if nets.lecam is not None:
