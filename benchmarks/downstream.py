@@ -363,22 +363,30 @@ def main(argv: list[str] | None = None) -> int:
     full = load_dataset("fashion-mnist", root=args.root)
     test = load_dataset("fashion-mnist:test", root=args.root)
     results: dict[int, list[dict[str, float]]] = {}
+
+    def save() -> None:
+        # After every seed, so a run stopped by its time limit keeps the seeds it finished.
+        if args.json:
+            settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+            doc = {"settings": settings, "results": results}
+            Path(args.json).write_text(json.dumps(doc, indent=2))
+
     with tempfile.TemporaryDirectory() as tmp:
         args.workdir = Path(args.workdir or tmp)
         args.workdir.mkdir(parents=True, exist_ok=True)
         for k in args.k:
-            if args.tune:
-                results[k] = [tune_one(full, k=k, seed=s, args=args) for s in args.seeds]
-                print(pooled(results), flush=True)
-                continue
-            results[k] = [run_one(full, test, k=k, seed=s, args=args) for s in args.seeds]
-            print(table(results), flush=True)
+            results[k] = []
+            for s in args.seeds:
+                if args.tune:
+                    results[k].append(tune_one(full, k=k, seed=s, args=args))
+                else:
+                    results[k].append(run_one(full, test, k=k, seed=s, args=args))
+                save()
+            print(pooled(results) if args.tune else table(results), flush=True)
     settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
     print(
         f"\nsettings: {settings}\ncommand: python benchmarks/downstream.py {' '.join(sys.argv[1:])}"
     )
-    if args.json:
-        Path(args.json).write_text(json.dumps({"settings": settings, "results": results}, indent=2))
     return 0
 
 
