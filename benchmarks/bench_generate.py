@@ -6,6 +6,7 @@ batch sizes 1..4096, the per-sample baseline, and the generator's FLOP rate as a
 machine's fp32 matmul rate measured in the same run.
 
     python benchmarks/bench_generate.py [--device cpu|cuda] [--archs mlp,dcgan] [--n 8192]
+    python benchmarks/bench_generate.py --fold-only   # cdcgan's folded eval BatchNorm, on/off
 """
 
 from __future__ import annotations
@@ -86,6 +87,27 @@ def variable_shape_rate(gen: ganaug.Generator, device: torch.device, n: int, bs:
     return (n // bs) * bs / best_of(run, 3, device)
 
 
+def fold_speed(path: Path, device: torch.device, n: int) -> None:
+    """cdcgan's eval mode with BatchNorm folded into one scale-and-shift pass (channels-last)
+    against the training graph in eval mode, alternating so that load hits both alike."""
+    from ganaug.models.cdcgan import CDCGANGenerator
+
+    for precision in ("fp32", "bf16"):
+        g = ganaug.load(path, device=device, precision=precision)
+        rates = {True: 0.0, False: 0.0}
+        try:
+            for fast in (False, True) * 3:
+                CDCGANGenerator.fast_eval = fast
+                t = best_of(lambda g=g: g.sample(n, seed=0), 2, device)
+                rates[fast] = max(rates[fast], n / t)
+        finally:
+            CDCGANGenerator.fast_eval = True
+        print(
+            f"  {precision}: folded eval BatchNorm {rates[True]:.0f}, training graph "
+            f"{rates[False]:.0f} samples/s => folded / graph = {rates[True] / rates[False]:.2f}x"
+        )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--device", default="cpu")
@@ -94,10 +116,16 @@ def main() -> None:
     ap.add_argument("--compile", action="store_true", help="torch.compile the generator")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all)")
     ap.add_argument("--precision", default="fp32", help="of the batch-size table (default fp32)")
+    ap.add_argument("--fold-only", action="store_true", help="only the folded-BatchNorm ratio")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
+    if args.fold_only:
+        print(f"device {device}, threads {torch.get_num_threads()}, torch {torch.__version__}")
+        print(f"bundled model ({ganaug.read_model_file('fashion-mnist').config.arch}):")
+        fold_speed(ganaug.read_model_file("fashion-mnist").path, device, args.n)
+        return
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     peak = matmul_flops_per_s(device, dtype)
     print(f"device {device}, threads {torch.get_num_threads()}, torch {torch.__version__}")
@@ -148,6 +176,8 @@ def main() -> None:
                 f"=> bf16 / fp32 = {rates['bf16'] / rates['fp32']:.2f}x "
                 f"(native bf16: {ganaug.sources.base.native_bf16()})"
             )
+            if gen.config.arch == "cdcgan":
+                fold_speed(path, device, n_cmp)
             naive = per_sample_rate(gen, device, 256 if device.type == "cpu" else 1024)
             # the machine may be shared: take the best matmul rate seen around this run
             peak = max(peak, matmul_flops_per_s(device, dtype))

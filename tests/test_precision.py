@@ -88,6 +88,57 @@ def test_cdcgan_variants_every_param_gets_grad(cond_bn, z_embed, out_width):
         assert p.grad is not None, name
 
 
+@pytest.mark.parametrize(
+    "num_classes, cond_bn, out_width, shape",
+    [(10, True, 32, (1, 28, 28)), (10, False, 0, (1, 28, 28)), (0, True, 32, (3, 32, 32))],
+    ids=str,
+)
+def test_cdcgan_eval_mode_folds_batchnorm_into_the_same_function(
+    num_classes, cond_bn, out_width, shape
+):
+    """Eval mode applies each BatchNorm as one per-class scale and shift: the training graph's
+    function (fp32, to rounding), any layout, under bf16 autocast too, and no batch coupling."""
+    from ganaug.models.cdcgan import CDCGANGenerator
+
+    torch.manual_seed(0)
+    args = {"cond_bn": cond_bn, "out_width": out_width, "g_width": 8}
+    cfg = ModelConfig(arch="cdcgan", image_shape=shape, num_classes=num_classes, arch_args=args)
+    g = create_generator(cfg)
+    for m in g.modules():  # trained-like running statistics, gains and biases
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.running_mean.normal_()
+            m.running_var.uniform_(0.5, 2.0)
+            if m.affine:
+                torch.nn.init.normal_(m.weight)
+                torch.nn.init.normal_(m.bias)
+        if type(m).__name__ == "ConditionalBN":
+            torch.nn.init.normal_(m.embed.weight, std=0.5)
+    g.eval()
+    z = torch.randn(6, cfg.latent_dim)
+    y = torch.tensor([0, 1, 2, 3, 4, 5]) if num_classes else None
+    try:
+        CDCGANGenerator.fast_eval = False
+        ref = g(z, y)
+        ref_bf16 = _bf16(g, z, y)
+    finally:
+        CDCGANGenerator.fast_eval = True
+    with torch.inference_mode():
+        fast = g(z, y)
+        one = torch.cat([g(z[i : i + 1], None if y is None else y[i : i + 1]) for i in range(6)])
+    assert fast.shape == ref.shape == (6, *shape) and fast.is_contiguous()
+    assert torch.allclose(fast, ref, atol=1e-5), (fast - ref).abs().max()
+    assert torch.allclose(one, fast, atol=1e-5)  # rows do not see each other
+    assert (_bf16(g, z, y) - ref_bf16).abs().max() < 0.1  # bf16 rounding, not another function
+    g.train()  # training keeps the batch-statistics graph: the gradient reaches every parameter
+    g(z, y).sum().backward()
+    assert all(p.grad is not None for p in g.parameters())
+
+
+def _bf16(g: torch.nn.Module, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        return g(z, y).float()
+
+
 def test_cdcgan_z_embed_none_still_draws_each_class_differently_and_needs_cond_bn():
     torch.manual_seed(0)
     cfg = ModelConfig(
