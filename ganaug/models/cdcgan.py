@@ -57,26 +57,28 @@ class ConditionalBN(nn.Module):
         shape = (h.shape[0], -1) + (1,) * (h.dim() - 2)
         return h * (1.0 + gamma.view(shape)) + beta.view(shape)
 
-    def folded(self, y: torch.Tensor | None, rows: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Eval mode: (scale, shift), each (rows, features), with ``bn(h, y) = h * scale +
-        shift`` row by row (the running statistics and the label's gain and bias in one)."""
-        return _fold(self.bn, self.embed, y, rows)
+    def folded(self, y: torch.Tensor | None, dtype: torch.dtype) -> tuple[torch.Tensor, ...]:
+        """Eval mode: (scale, shift), each (rows, features) in ``dtype``, with ``bn(h, y) = h *
+        scale + shift`` row by row (the running statistics and the label's gain and bias in
+        one), gathered from per-class tables."""
+        return _fold(self.bn, self.embed, y, dtype)
 
 
 def _fold(
-    bn: nn.Module, embed: nn.Embedding | None, y: torch.Tensor | None, rows: int
+    bn: nn.Module, embed: nn.Embedding | None, y: torch.Tensor | None, dtype: torch.dtype
 ) -> tuple[torch.Tensor, torch.Tensor]:
     inv = torch.rsqrt(bn.running_var + bn.eps)
-    if embed is not None:
-        gamma, beta = embed(y).chunk(2, dim=1)
+    if embed is not None:  # (classes, features) tables, then one row per label
+        gamma, beta = embed.weight.chunk(2, dim=1)
         scale = (1.0 + gamma) * inv
-        return scale, beta - bn.running_mean * scale
+        table = torch.stack([scale, beta - bn.running_mean * scale]).to(dtype)
+        return table[0][y], table[1][y]
     if bn.affine:
         scale = bn.weight * inv
         shift = bn.bias - bn.running_mean * scale
     else:
         scale, shift = inv, -bn.running_mean * inv
-    return scale.expand(rows, -1), shift.expand(rows, -1)
+    return scale.to(dtype)[None], shift.to(dtype)[None]
 
 
 def _norm(features: int, bn_classes: int, dims: int) -> nn.Module:
@@ -141,12 +143,11 @@ class CDCGANGenerator(nn.Module):
         if self.training or not self.fast_eval:
             return torch.relu(bn(h, y) if self.cond_bn else bn(h))
         if self.cond_bn:
-            scale, shift = bn.folded(y, h.shape[0])
+            scale, shift = bn.folded(y, h.dtype)
         else:
-            scale, shift = _fold(bn, None, None, h.shape[0])
-        shape = (h.shape[0], -1) + (1,) * (h.dim() - 2)
-        scale, shift = scale.to(h.dtype).view(shape), shift.to(h.dtype).view(shape)
-        return torch.addcmul(shift, h, scale).relu_()
+            scale, shift = _fold(bn, None, None, h.dtype)
+        shape = (scale.shape[0], -1) + (1,) * (h.dim() - 2)
+        return torch.addcmul(shift.view(shape), h, scale.view(shape)).relu_()
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         if self.conditional and y is None:
