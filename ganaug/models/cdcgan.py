@@ -57,18 +57,16 @@ class ConditionalBN(nn.Module):
         shape = (h.shape[0], -1) + (1,) * (h.dim() - 2)
         return h * (1.0 + gamma.view(shape)) + beta.view(shape)
 
-    def folded(self, y: torch.Tensor | None, dtype: torch.dtype) -> tuple[torch.Tensor, ...]:
-        """Eval mode: (scale, shift), each (rows, features) in ``dtype``, with ``bn(h, y) = h *
-        scale + shift`` row by row (the running statistics and the label's gain and bias in
-        one), gathered from per-class tables."""
-        return _fold(self.bn, self.embed, y, dtype)
 
-
-def _fold(
-    bn: nn.Module, embed: nn.Embedding | None, y: torch.Tensor | None, dtype: torch.dtype
+def _folded(
+    norm: nn.Module, y: torch.Tensor | None, dtype: torch.dtype
 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eval mode: (scale, shift) in ``dtype`` with ``norm(h, y) = h * scale + shift`` row by
+    row: the running statistics and the label's gain and bias (or BatchNorm's affine) in one;
+    (rows, features) gathered from per-class tables, or (1, features) for plain BatchNorm."""
+    bn, embed = (norm.bn, norm.embed) if isinstance(norm, ConditionalBN) else (norm, None)
     inv = torch.rsqrt(bn.running_var + bn.eps)
-    if embed is not None:  # (classes, features) tables, then one row per label
+    if embed is not None:
         gamma, beta = embed.weight.chunk(2, dim=1)
         scale = (1.0 + gamma) * inv
         table = torch.stack([scale, beta - bn.running_mean * scale]).to(dtype)
@@ -142,10 +140,7 @@ class CDCGANGenerator(nn.Module):
     def _bn(self, bn: nn.Module, h: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
         if self.training or not self.fast_eval:
             return torch.relu(bn(h, y) if self.cond_bn else bn(h))
-        if self.cond_bn:
-            scale, shift = bn.folded(y, h.dtype)
-        else:
-            scale, shift = _fold(bn, None, None, h.dtype)
+        scale, shift = _folded(bn, y, h.dtype)
         shape = (scale.shape[0], -1) + (1,) * (h.dim() - 2)
         return torch.addcmul(shift.view(shape), h, scale.view(shape)).relu_()
 
