@@ -123,8 +123,9 @@ def main() -> None:
     device = torch.device(args.device)
     if args.fold_only:
         print(f"device {device}, threads {torch.get_num_threads()}, torch {torch.__version__}")
-        print(f"bundled model ({ganaug.read_model_file('fashion-mnist').config.arch}):")
-        fold_speed(ganaug.read_model_file("fashion-mnist").path, device, args.n)
+        bundled = ganaug.read_model_file("fashion-mnist")
+        print(f"bundled model ({bundled.config.arch}):")
+        fold_speed(bundled.path, device, args.n)
         return
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     peak = matmul_flops_per_s(device, dtype)

@@ -46,7 +46,9 @@ def main() -> None:
                 gen, method="confidence", threshold=float(filt), classifier=clf
             )
         x, y = src.sample(args.n, labels="balanced", seed=0)
-        rep = evaluate((x, y), "fashion-mnist", n=args.n, cas=False, memorisation=False)
+        rep = evaluate(
+            (x, y), "fashion-mnist", n=args.n, classifier=clf, cas=False, memorisation=False
+        )
         cas = distances.classification_accuracy_score((x, y), (test.images, test.labels), seed=0)
         keys = ("fd", "precision", "recall", "density", "coverage", "class_accuracy")
         row = {"scale": s, "filter": filt, **{k: round(getattr(rep, k), 4) for k in keys}}

@@ -364,11 +364,13 @@ def main(argv: list[str] | None = None) -> int:
     test = load_dataset("fashion-mnist:test", root=args.root)
     results: dict[int, list[dict[str, float]]] = {}
 
+    def settings() -> dict:
+        return {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+
     def save() -> None:
         # After every seed, so a run stopped by its time limit keeps the seeds it finished.
         if args.json:
-            settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
-            doc = {"settings": settings, "results": results}
+            doc = {"settings": settings(), "results": results}
             Path(args.json).write_text(json.dumps(doc, indent=2))
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -383,9 +385,9 @@ def main(argv: list[str] | None = None) -> int:
                     results[k].append(run_one(full, test, k=k, seed=s, args=args))
                 save()
             print(pooled(results) if args.tune else table(results), flush=True)
-    settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
     print(
-        f"\nsettings: {settings}\ncommand: python benchmarks/downstream.py {' '.join(sys.argv[1:])}"
+        f"\nsettings: {settings()}\n"
+        f"command: python benchmarks/downstream.py {' '.join(sys.argv[1:])}"
     )
     return 0
 

@@ -137,8 +137,12 @@ class CDCGANGenerator(nn.Module):
             self.last = self.last_bn = None
             self.out = nn.ConvTranspose2d(ch, c, 4, 2, 1)
 
+    @property
+    def _folding(self) -> bool:
+        return self.fast_eval and not self.training
+
     def _bn(self, bn: nn.Module, h: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
-        if self.training or not self.fast_eval:
+        if not self._folding:
             return torch.relu(bn(h, y) if self.cond_bn else bn(h))
         scale, shift = _folded(bn, y, h.dtype)
         shape = (scale.shape[0], -1) + (1,) * (h.dim() - 2)
@@ -153,7 +157,7 @@ class CDCGANGenerator(nn.Module):
             z = torch.cat([z, self.embed(y)], dim=1)
         h = self._bn(self.stem_bn, self.stem(z), y)
         h = h.view(h.shape[0], self.ch0, self.h0, self.w0)
-        if not self.training and self.fast_eval:
+        if self._folding:
             h = h.contiguous(memory_format=torch.channels_last)
         for up, bn in zip(self.ups, self.bns, strict=True):
             h = self._bn(bn, up(h), y)
