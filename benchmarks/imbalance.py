@@ -22,12 +22,15 @@ set scores each condition, and is used for nothing else. Conditions, one small C
   resample +aug,
   logit-adjusted +aug    each with torchvision v2 flip and a 2-pixel shift;
   smote                  imbalanced-learn's SMOTE on the pixels, then plain;
-  ganaug auto, ganaug 5x  a class-conditional GAN trained with ``ganaug.train``'s defaults on
-                         the same training images tops the classes up with ``GANAugmented(real,
-                         gen, sampling_strategy=...)``: "auto" (every class to the largest) or a
-                         dict (each class to 5 x its real count, at most the largest);
-  ganaug-bal auto/5x     the same with the GAN trained with ``balance_classes=True``
-                         (``ganaug train --balance-classes``): real batches drawn class-balanced;
+  ganaug auto, ganaug 5x  a class-conditional GAN trained with ``ganaug.train``'s defaults,
+                         but with real batches that follow the data (``balance_classes=False``;
+                         the default balances labels this imbalanced), on the same images tops
+                         the classes up with ``GANAugmented(real, gen, sampling_strategy=...)``:
+                         "auto" (every class to the largest) or a dict (each class to 5 x its
+                         real count, at most the largest);
+  ganaug-bal auto/5x     the same with the GAN trained with ``balance_classes=True`` (today's
+                         default here, ``ganaug train --balance-classes``): real batches drawn
+                         class-balanced;
   ganaug-bal-long auto/5x  the same, trained for 4,000 steps (about 36 epochs, not the default
                          10) with DiffAugment (translation, cutout);
   ganaug +resample +aug, ganaug +logit-adjusted, ganaug +filter
@@ -82,7 +85,7 @@ BASELINES = (
 )
 # ganaug.train options of each GAN recipe, and its short name in the model file's name
 GAN_RECIPES: dict[str, tuple[str, dict[str, Any]]] = {
-    "ganaug": ("plain", {}),
+    "ganaug": ("plain", {"balance_classes": False}),  # real batches follow the data
     "ganaug-bal": ("bal", {"balance_classes": True}),
     "ganaug-bal-long": (
         "bal-long",

@@ -550,15 +550,35 @@ def test_balance_classes_draws_each_class_equally_often(small):
     assert share0 > 0.55  # without weights: a permutation, class 0 keeps its share
 
 
+def test_default_balances_only_imbalanced_labels():
+    from ganaug.training.options import IMBALANCE_RATIO
+    from ganaug.training.step import is_imbalanced
+
+    assert IMBALANCE_RATIO == 3.0
+    assert not is_imbalanced(None)
+    assert not is_imbalanced(torch.tensor([], dtype=torch.int64))
+    assert not is_imbalanced(torch.arange(10).repeat(600))  # Fashion-MNIST: balanced
+    assert not is_imbalanced(torch.tensor([0] * 5 + [1] * 2))  # 2.5x: off
+    assert is_imbalanced(torch.tensor([0] * 6 + [1] * 2))  # 3x: on
+    assert not is_imbalanced(torch.tensor([0] * 4 + [2] * 4))  # an absent class is not rare
+
+
 def test_balance_classes_trains_is_recorded_and_needs_labels(tmp_path, small):
     data = _imbalanced(small)
     common = {"arch": "dcgan", "arch_args": TINY_DCGAN, "batch_size": 32, "steps": 3, **FAST}
     a = train(data, out=tmp_path / "a.safetensors", balance_classes=True, **common)
-    b = train(data, out=tmp_path / "b.safetensors", **common)
+    b = train(data, out=tmp_path / "b.safetensors", balance_classes=False, **common)
     _finite_model(a)
     assert a.read_bytes() != b.read_bytes()  # other batches, other weights
     config = json.loads((tmp_path / "a.run" / "config.json").read_text())
     assert config["train"]["balance_classes"] is True
+    # the default balances these labels (50 against 3 per class) and records what it chose
+    c = train(data, out=tmp_path / "c.safetensors", **common)
+    assert c.read_bytes() == a.read_bytes()
+    assert (
+        json.loads((tmp_path / "c.run" / "config.json").read_text())["train"]["balance_classes"]
+        is True
+    )
     unlabelled = ImageData(data.images, None, [], "unlabelled")
     with pytest.raises(ValueError, match="--balance-classes draws batches by class"):
         train(unlabelled, out=tmp_path / "u.safetensors", balance_classes=True, **common)

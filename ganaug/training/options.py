@@ -7,12 +7,17 @@ takes the same names. This module imports nothing heavy, so ``ganaug --help`` st
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["TrainConfig", "MUTABLE", "option_defaults"]
+__all__ = ["TrainConfig", "MUTABLE", "IMBALANCE_RATIO", "option_defaults"]
+
+# balance_classes=None (the default) balances real batches from this ratio of the largest class
+# to the smallest on (measured at 100 in benchmarks/imbalance.py; off for balanced data)
+IMBALANCE_RATIO = 3.0
 
 # Settings that may change between a run and its --resume: the length and the records, and the
 # learning rates (the fix to try after a divergence: resume the last good checkpoint, lower lr).
@@ -64,10 +69,12 @@ class TrainConfig:
         None, "passes over the data (default: 10 when neither --steps nor --time-limit is set)"
     )
     batch_size: int = _opt(64, "images per step and process")
-    balance_classes: bool = _opt(
-        False,
+    balance_classes: bool | None = _opt(
+        None,
         "draw real batches class-balanced (with replacement, each class equally often), so a "
-        "rare class gets as many updates as a common one; for imbalanced data",
+        "rare class gets as many updates as a common one (default: on when the largest class "
+        f"has at least {IMBALANCE_RATIO:g}x the images of the smallest, off otherwise)",
+        action=argparse.BooleanOptionalAction,
     )
     lr_g: float = _opt(8e-4, "generator Adam learning rate")
     lr_d: float = _opt(8e-4, "discriminator Adam learning rate")

@@ -11,6 +11,7 @@ folder and checkpoints in :mod:`.checkpoint`, the options in :mod:`.options`.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import time
@@ -42,6 +43,7 @@ from .step import (
     d_step,
     ema_update,
     g_step,
+    is_imbalanced,
     lr_factor,
     set_lr,
     step_rng,
@@ -101,6 +103,8 @@ def train(
             f"--balance-classes draws batches by class, but {data.source} has no labels; "
             "drop --balance-classes or give labelled data"
         )
+    if cfg.balance_classes is None:  # the default: balance imbalanced labels, as recorded
+        cfg = dataclasses.replace(cfg, balance_classes=is_imbalanced(data.labels))
     model_cfg, labels = model_config(cfg, data)
     total = total_steps(cfg, len(data), dist)
     out = Path(out)

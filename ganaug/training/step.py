@@ -22,7 +22,7 @@ from ..models import ModelConfig, create_discriminator, create_generator
 from ..sources.base import use_bf16
 from .diffaugment import diff_augment
 from .losses import d_loss, g_loss, gradient_penalty, r1_penalty
-from .options import TrainConfig
+from .options import IMBALANCE_RATIO, TrainConfig
 
 __all__ = [
     "Nets",
@@ -231,6 +231,16 @@ class BatchIndices(torch.utils.data.Sampler):
             lo = (b % self.per_epoch) * self.batch * self.dist.world + self.dist.rank * self.batch
             yield perm[lo : lo + self.batch]
             b += 1
+
+
+def is_imbalanced(labels: torch.Tensor | None) -> bool:
+    """Whether ``balance_classes=None`` balances these labels: the largest class present has
+    at least ``IMBALANCE_RATIO`` times the rows of the smallest (never without labels)."""
+    if labels is None or labels.numel() == 0:
+        return False
+    counts = torch.bincount(labels)
+    counts = counts[counts > 0]
+    return bool(counts.max() >= IMBALANCE_RATIO * counts.min())
 
 
 def balancing_weights(labels: torch.Tensor) -> torch.Tensor:
