@@ -583,3 +583,14 @@ def test_balance_classes_trains_is_recorded_and_needs_labels(tmp_path, small):
     with pytest.raises(ValueError, match="--balance-classes draws batches by class"):
         train(unlabelled, out=tmp_path / "u.safetensors", balance_classes=True, **common)
     assert not (tmp_path / "u.run").exists()  # refused before anything was written
+
+
+def test_resume_of_a_checkpoint_older_than_balance_classes(tmp_path):
+    from ganaug.training.checkpoint import RUN_MARKER, check_resume_config
+
+    saved = {"marker": RUN_MARKER, "identity": {"arch": "dcgan"}}  # written before the option
+    check_resume_config(saved, {"identity": {"arch": "dcgan", "balance_classes": False}}, tmp_path)
+    with pytest.raises(ValueError, match="balance_classes: checkpoint False, now True"):
+        check_resume_config(
+            saved, {"identity": {"arch": "dcgan", "balance_classes": True}}, tmp_path
+        )

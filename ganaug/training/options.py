@@ -189,4 +189,5 @@ def option_defaults() -> dict[str, Any]:
             out[f.name] = f.default
         elif f.default_factory is not dataclasses.MISSING:
             out[f.name] = f.default_factory()
+    out["balance_classes"] = False  # before the option, batches followed the data
     return out
