@@ -85,18 +85,22 @@ def test_confidence_filter_raises_class_accuracy(tiny_gan, classifier):
     x1, y1 = fs.sample(600, labels="balanced", seed=3)
     assert torch.equal(y0, y1) and x1.dtype == torch.uint8 and x1.shape == x0.shape
     before, after = class_accuracy(classifier, x0, y0), class_accuracy(classifier, x1, y1)
-    assert after > before + 0.1, (before, after)
-    # the rule, checked by hand on 40 samples: the first of 8 candidates with p >= 0.9,
-    # else the most probable one
-    idx, y = torch.arange(40), y1[:40]
-    cand = torch.stack([gen.generate(idx * 8 + k, y, 3) for k in range(8)], 1)  # (40, 8, C, H, W)
+    # the rule, checked by hand on every sample: the first of 8 candidates with p >= 0.9, else
+    # the most probable one
+    idx = torch.arange(600)
+    cand = torch.stack([gen.generate(idx * 8 + k, y1, 3) for k in range(8)], 1)  # (600, 8, ...)
     cand = ganaug.to_uint8(cand)
-    p = predict_proba(classifier, cand.flatten(0, 1)).view(40, 8, 10)
-    p = p.gather(2, y[:, None, None].expand(40, 8, 1)).squeeze(2)  # (40, 8)
+    p = predict_proba(classifier, cand.flatten(0, 1)).view(600, 8, 10)
+    p = p.gather(2, y1[:, None, None].expand(600, 8, 1)).squeeze(2)  # (600, 8)
     ok = p >= 0.9
     first = torch.where(ok.any(1), ok.float().argmax(1), p.argmax(1))
-    assert torch.equal(x1[:40], cand[torch.arange(40), first])
-    assert ok.any(1).sum() >= 10  # the brief GAN makes some confident samples (19 of 40 here)
+    assert torch.equal(x1, cand[idx, first])
+    # every sample with a confident candidate is now right; how many have one is the fixture
+    # GAN's doing, and its training differs by CPU (0.81 -> 0.89 on one, 0.79 -> 0.90 on another)
+    found = ok.any(1)
+    assert class_accuracy(classifier, x1[found], y1[found]) == 1.0
+    assert after >= before + 0.05 and after >= float(found.float().mean()), (before, after)
+    assert found.sum() >= 150, int(found.sum())  # the brief GAN makes some (345 of 600 here)
 
 
 def test_drs_keeps_higher_scoring_samples(tiny_gan):

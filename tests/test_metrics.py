@@ -18,6 +18,8 @@ from ganaug.metrics import (
     frechet_distance_features,
     kernel_distance_features,
     load_classifier,
+    memorisation,
+    nearest,
     prdc,
     train_domain_classifier,
 )
@@ -197,3 +199,16 @@ def test_kernel_and_frechet_distance_on_features():
         prdc(real, _gauss(10, dim=3))
     with pytest.raises(ValueError, match="at least 6"):
         prdc(real, real[:5], k=5)
+
+
+def test_nearest_measures_exact_copies_at_zero():
+    """cdist's matmul form puts identical rows ~1e-8 apart on some CPUs; copies must be 0."""
+    ref = _gauss(500, seed=4, dim=128) + 3  # at 128 wide the matmul form misses 0 on every row
+    d, i = nearest(ref[::5], ref, k=3, batch_size=64)
+    assert torch.equal(d[:, 0], torch.zeros(100, dtype=torch.float64))
+    assert torch.equal(i[:, 0], torch.arange(0, 500, 5))
+    assert bool((d[:, 1:] > 0).all()) and bool((d.diff(dim=1) >= 0).all())
+    brute = torch.linalg.vector_norm(ref[::5, None].double() - ref[None].double(), dim=2)
+    assert torch.allclose(d, brute.sort(dim=1).values[:, :3], rtol=0, atol=1e-9)
+    mem = memorisation(ref, _gauss(200, seed=5, dim=128) + 3, ref[:100])
+    assert mem["copy_rate"] == 1.0 and mem["nn_ratio"] == 0.0
