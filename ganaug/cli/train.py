@@ -58,7 +58,9 @@ def _flag(f: dataclasses.Field) -> list[str]:
 
 def _argparse_kwargs(f: dataclasses.Field) -> dict[str, Any]:
     """type/action, default and help of one TrainConfig field's flag."""
-    meta = {k: v for k, v in f.metadata.items() if k != "flag"}
+    from ..training.options import NOT_CLI
+
+    meta = {k: v for k, v in f.metadata.items() if k not in NOT_CLI}
     default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
     if "action" in meta:
         return {"default": default, **meta}

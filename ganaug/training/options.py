@@ -36,10 +36,16 @@ MUTABLE = (
 )
 
 
-def _opt(default: Any, help: str, **cli: Any) -> Any:
-    """A field with its ``--help`` text (and any argparse keywords for its flag)."""
+NOT_CLI = ("flag", "before")  # field metadata that is not an argparse keyword
+
+
+def _opt(default: Any, help: str, *, before: Any = dataclasses.MISSING, **cli: Any) -> Any:
+    """A field with its ``--help`` text (and any argparse keywords for its flag). ``before``:
+    what a run did before the option existed, where that differs from its default (a resumed
+    old checkpoint goes on doing it)."""
     factory = {"default_factory": default} if callable(default) else {"default": default}
-    return field(metadata={"help": help, **cli}, **factory)
+    old = {} if before is dataclasses.MISSING else {"before": before}
+    return field(metadata={"help": help, **old, **cli}, **factory)
 
 
 @dataclass
@@ -75,6 +81,7 @@ class TrainConfig:
         "rare class gets as many updates as a common one (default: on when the largest class "
         f"has at least {IMBALANCE_RATIO:g}x the images of the smallest, off otherwise)",
         action=argparse.BooleanOptionalAction,
+        before=False,  # batches followed the data
     )
     lr_g: float = _opt(8e-4, "generator Adam learning rate")
     lr_d: float = _opt(8e-4, "discriminator Adam learning rate")
@@ -185,9 +192,10 @@ def option_defaults() -> dict[str, Any]:
     """Each training option's default: what a checkpoint written before the option existed ran."""
     out = {}
     for f in dataclasses.fields(TrainConfig):
-        if f.default is not dataclasses.MISSING:
+        if "before" in f.metadata:
+            out[f.name] = f.metadata["before"]
+        elif f.default is not dataclasses.MISSING:
             out[f.name] = f.default
         elif f.default_factory is not dataclasses.MISSING:
             out[f.name] = f.default_factory()
-    out["balance_classes"] = False  # before the option, batches followed the data
     return out
