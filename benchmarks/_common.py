@@ -29,3 +29,13 @@ def load_source(model: str | None, device: str) -> tuple[ganaug.Generator, Path]
         discriminator=ganaug.create_discriminator(cfg),
     )
     return ganaug.load(path, device=device), path
+
+
+def classical_aug():
+    """torchvision v2 augmentation for 28x28 grayscale items (uint8 tensors): flip and a shift of
+    up to 2 pixels, the classical baseline of downstream.py and imbalance.py. Chosen on
+    downstream's k=200 validation split (seed 0, 1000 steps: 88.3% against 85.0% without, 85.8%
+    with flip + rotate/shift/scale)."""
+    from torchvision.transforms import v2
+
+    return v2.Compose([v2.RandomHorizontalFlip(), v2.RandomCrop(28, padding=2)])

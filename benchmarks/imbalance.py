@@ -73,6 +73,9 @@ from ganaug.metrics import DomainClassifier
 from ganaug.sources import FilteredSource
 from ganaug.training.step import balancing_weights  # 1 / count(class): a balanced draw
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # also when loaded by path (tests)
+from _common import classical_aug  # noqa: E402
+
 COUNTS = (4000, 2000, 1000, 750, 500, 350, 200, 100, 60, 40)
 PROTOCOLS = {"deepsmote": tuple(range(10)), "hard-rare": (1, 7, 9, 8, 5, 3, 2, 4, 0, 6)}
 BASELINES = (
@@ -140,13 +143,6 @@ class Rows(torch.utils.data.Dataset):
 
 
 # ---- the classifier and the non-generative fixes ---------------------------------------------
-def classical_aug():
-    """torchvision v2 flip and a shift of up to 2 pixels (downstream.py's augmentation)."""
-    from torchvision.transforms import v2
-
-    return v2.Compose([v2.RandomHorizontalFlip(), v2.RandomCrop(28, padding=2)])
-
-
 def log_prior(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
     """log of the class frequencies: the logit adjustment's offsets."""
     return torch.bincount(labels, minlength=num_classes).double().div(len(labels)).log().float()
