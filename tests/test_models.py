@@ -92,3 +92,23 @@ def test_config_round_trip_and_class_names():
     assert again == cfg
     with pytest.raises(ValueError, match="expected 2 class names, got 1"):
         ModelConfig(arch="dcgan", image_shape=(3, 32, 32), num_classes=2, class_names=["cat"])
+
+
+@pytest.mark.parametrize("arch", ["dcgan", "cdcgan"])
+@pytest.mark.parametrize("shape", [(1, 28, 28), (3, 27, 33)])
+def test_d_extra_adds_same_width_convolutions_at_the_smallest_map(arch, shape):
+    torch.manual_seed(0)
+    base = ModelConfig(arch=arch, image_shape=shape, num_classes=10)
+    more = ModelConfig(arch=arch, image_shape=shape, num_classes=10, arch_args={"d_extra": 2})
+    d0, d2 = create_discriminator(base), create_discriminator(more)
+    convs0 = [m for m in d0.body if isinstance(m, torch.nn.Conv2d)]
+    convs2 = [m for m in d2.body if isinstance(m, torch.nn.Conv2d)]
+    assert len(convs2) == len(convs0) + 2
+    width = convs0[-1].out_channels
+    for c in convs2[len(convs0) :]:
+        shape_of = (c.in_channels, c.out_channels, c.kernel_size, c.stride)
+        assert shape_of == (width, width, (3, 3), (1, 1))
+    x, y = torch.rand(3, *shape) * 2 - 1, torch.tensor([0, 4, 9])
+    assert d2.features(x).shape == d0.features(x).shape  # same map, same head
+    d2(x, y).sum().backward()
+    assert all(p.grad is not None for p in d2.parameters())

@@ -169,7 +169,15 @@ class CDCGANGenerator(nn.Module):
 
 @register_arch("cdcgan")
 class CDCGAN:
-    ARCH_ARGS = ("g_width", "d_width", "cond_bn", "z_embed", "out_width", "spectral_norm")
+    ARCH_ARGS = (
+        "g_width",
+        "d_width",
+        "d_extra",
+        "cond_bn",
+        "z_embed",
+        "out_width",
+        "spectral_norm",
+    )
     # Defaults of new models, written into every file they train to. A file without a key was
     # trained before the key existed and is built with generator()'s fallback below.
     RECORDED = {"cond_bn": True, "z_embed": "mul", "out_width": 32}

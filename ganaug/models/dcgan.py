@@ -70,11 +70,12 @@ class DCGANGenerator(nn.Module):
 
 
 def downsampler(
-    image_shape: tuple[int, int, int], width: int, spectral_norm: bool = False
+    image_shape: tuple[int, int, int], width: int, spectral_norm: bool = False, extra: int = 0
 ) -> tuple[nn.Sequential, int]:
     """The discriminator's body: stride-2 4x4 convolutions (width, 2 x width, ...) with
-    LeakyReLU(0.2), down to ``plan``'s smallest map; returns it and its flat feature size.
-    The anomaly encoder reads images with the same stack."""
+    LeakyReLU(0.2), down to ``plan``'s smallest map, then ``extra`` 3x3 convolutions at that
+    map (same width); returns it and its flat feature size. The anomaly encoder reads images
+    with the same stack."""
     c, h, w = image_shape
     n_down, _, _ = plan(h, w)
     layers: list[nn.Module] = []
@@ -86,6 +87,11 @@ def downsampler(
         ]
         prev, ch = ch, ch * 2
         h, w = h // 2, w // 2  # k=4, s=2, p=1 halves (floor) each side
+    for _ in range(extra):
+        layers += [
+            maybe_sn(nn.Conv2d(prev, prev, 3, 1, 1), spectral_norm),
+            nn.LeakyReLU(0.2, inplace=True),
+        ]
     return nn.Sequential(*layers), prev * h * w
 
 
@@ -97,9 +103,10 @@ class DCGANDiscriminator(nn.Module):
         num_classes: int,
         width: int = 64,
         spectral_norm: bool = False,
+        extra: int = 0,
     ) -> None:
         super().__init__()
-        self.body, features = downsampler(image_shape, width, spectral_norm)
+        self.body, features = downsampler(image_shape, width, spectral_norm, extra)
         self.head = ProjectionHead(features, num_classes, spectral_norm)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
@@ -112,7 +119,7 @@ class DCGANDiscriminator(nn.Module):
 
 @register_arch("dcgan")
 class DCGAN:
-    ARCH_ARGS = ("g_width", "d_width", "embed_dim", "spectral_norm")
+    ARCH_ARGS = ("g_width", "d_width", "d_extra", "embed_dim", "spectral_norm")
 
     @staticmethod
     def generator(cfg: ModelConfig) -> nn.Module:
@@ -133,4 +140,5 @@ class DCGAN:
             num_classes=cfg.num_classes,
             width=int(a.get("d_width", 64)),
             spectral_norm=bool(a.get("spectral_norm", False)),
+            extra=int(a.get("d_extra", 0)),
         )
