@@ -179,8 +179,8 @@ class CDCGAN:
         "spectral_norm",
     )
     # Defaults of new models, written into every file they train to. A file without a key was
-    # trained before the key existed and is built with generator()'s fallback below.
-    RECORDED = {"cond_bn": True, "z_embed": "mul", "out_width": 32}
+    # trained before the key existed and is built with the fallback below (d_extra: DCGAN's).
+    RECORDED = {"cond_bn": True, "z_embed": "mul", "out_width": 32, "d_extra": 2}
 
     @staticmethod
     def generator(cfg: ModelConfig) -> nn.Module:
