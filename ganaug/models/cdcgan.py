@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from ._registry import ModelConfig, register_arch
-from .dcgan import DCGAN, center_crop, plan
+from .dcgan import DCGAN, DISCRIMINATOR_ARGS, center_crop, plan
 
 Z_EMBEDS = ("mul", "concat", "none")
 
@@ -169,15 +169,7 @@ class CDCGANGenerator(nn.Module):
 
 @register_arch("cdcgan")
 class CDCGAN:
-    ARCH_ARGS = (
-        "g_width",
-        "d_width",
-        "d_extra",
-        "cond_bn",
-        "z_embed",
-        "out_width",
-        "spectral_norm",
-    )
+    ARCH_ARGS = ("g_width", "cond_bn", "z_embed", "out_width", *DISCRIMINATOR_ARGS)
     # Defaults of new models, written into every file they train to. A file without a key was
     # trained before the key existed and is built with the fallback below (d_extra: DCGAN's).
     RECORDED = {"cond_bn": True, "z_embed": "mul", "out_width": 32, "d_extra": 2}

@@ -117,9 +117,13 @@ class DCGANDiscriminator(nn.Module):
         return self.head(self.features(x), y)  # (B,) logits
 
 
+# The arch args that DCGAN.discriminator reads; cdcgan shares that discriminator, so these too.
+DISCRIMINATOR_ARGS = ("d_width", "d_extra", "spectral_norm")
+
+
 @register_arch("dcgan")
 class DCGAN:
-    ARCH_ARGS = ("g_width", "d_width", "d_extra", "embed_dim", "spectral_norm")
+    ARCH_ARGS = ("g_width", "embed_dim", *DISCRIMINATOR_ARGS)
 
     @staticmethod
     def generator(cfg: ModelConfig) -> nn.Module:
