@@ -26,15 +26,16 @@ set scores each condition, and is used for nothing else. Conditions, one small C
                          but with real batches that follow the data (``balance_classes=False``;
                          the default balances labels this imbalanced), on the same images tops
                          the classes up with ``GANAugmented(real, gen, sampling_strategy=...)``:
-                         "auto" (every class to the largest) or a dict (each class to 5 x its
-                         real count, at most the largest);
-  ganaug-bal auto/5x     the same with the GAN trained with ``balance_classes=True`` (today's
+                         "auto" (every class to the largest) or a dict (each class to 5 x, or
+                         2 x, its real count, at most the largest);
+  ganaug-bal auto/5x/2x  the same with the GAN trained with ``balance_classes=True`` (today's
                          default here, ``ganaug train --balance-classes``): real batches drawn
                          class-balanced;
-  ganaug-bal-long auto/5x  the same, trained for 4,000 steps (about 36 epochs, not the default
+  ganaug-bal-long auto/5x/2x  the same, trained for 4,000 steps (about 36 epochs, not the default
                          10) with DiffAugment (translation, cutout);
   ganaug +resample +aug, ganaug +logit-adjusted, ganaug +filter
-                         the best of the six above (by validation ACSA, per run) with
+                         the best of the nine above (of the ``--recipes`` run; by validation
+                         ACSA, per run) with
                          class-balanced resampling of real + synthetic rows and classical
                          augmentation (the best baseline's recipe on the augmented set), with the
                          logit-adjusted loss (prior: the augmented set's class frequencies), and
@@ -95,7 +96,7 @@ GAN_RECIPES: dict[str, tuple[str, dict[str, Any]]] = {
         {"balance_classes": True, "steps": 4000, "diffaugment": "translation,cutout"},
     ),
 }
-LEVELS = ("auto", "5x")
+LEVELS = ("auto", "5x", "2x")
 GAN_BASES = tuple(f"{r} {level}" for r in GAN_RECIPES for level in LEVELS)
 GAN_VARIANTS = ("ganaug +resample +aug", "ganaug +logit-adjusted", "ganaug +filter")
 CONDITIONS = BASELINES + GAN_BASES + GAN_VARIANTS
@@ -356,10 +357,11 @@ def run_one(
         return fit(xa, ya, **options, **common)
 
     val_of = {}
-    for name in GAN_BASES:
+    bases = tuple(n for n in GAN_BASES if n.split()[0] in args.recipes)
+    for name in bases:
         recipe, level = name.split()
         val_of[name] = record(name, lambda r=recipe, lv=level: fit_on(r, lv))
-    best = max(GAN_BASES, key=lambda n: (val_of[n], -GAN_BASES.index(n)))
+    best = max(bases, key=lambda n: (val_of[n], -GAN_BASES.index(n)))
     recipe, level = best.split()
     record(
         "ganaug +resample +aug", lambda: fit_on(recipe, level, resample=True, aug=True), base=best
@@ -442,6 +444,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--clf-steps", type=int, default=1500, help="batches of 64 per classifier")
     p.add_argument("--gan-steps", type=int, default=None, help="(default: ganaug.train's)")
+    p.add_argument(
+        "--recipes",
+        nargs="+",
+        choices=list(GAN_RECIPES),
+        default=list(GAN_RECIPES),
+        help="the GAN recipes to train (the variants build on the best of these)",
+    )
     p.add_argument("--scale", type=float, default=1.0, help="shrink the class counts")
     p.add_argument("--root", default=None, help="where Fashion-MNIST lives")
     p.add_argument("--json", default=None, help="default: benchmarks/results/imbalance.json")

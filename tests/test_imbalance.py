@@ -115,6 +115,8 @@ def test_ganaug_topup_adds_the_asked_counts_after_the_same_real_rows(bench, full
     counts = torch.bincount(tr.labels, minlength=10)
     five = bench.topup("5x", tr.labels)
     assert five == {c: min(int(counts.max()), 5 * int(n)) for c, n in enumerate(counts)}
+    two = bench.topup("2x", tr.labels)
+    assert two == {c: min(int(counts.max()), 2 * int(n)) for c, n in enumerate(counts)}
     for strategy, want in (("auto", [int(counts.max())] * 10), (five, list(five.values()))):
         x, y = bench.augmented(tr, gen, strategy, seed=1000)
         assert torch.bincount(y, minlength=10).tolist() == want
