@@ -40,7 +40,10 @@ set scores each condition, and is used for nothing else. Conditions, one small C
                          augmentation (the best baseline's recipe on the augmented set), with the
                          logit-adjusted loss (prior: the augmented set's class frequencies), and
                          with its synthetic rows drawn through ``FilteredSource(gen,
-                         method="drs")``.
+                         method="drs")``;
+  ganaug 2x +resample +aug  the best base's GAN at the 2x level, whatever level won, with the
+                         best baseline's recipe: real rows stay at least half of every class, so
+                         it asks whether synthetic rows add to resample +aug at all.
 
 Metrics (test set): ACSA (mean per-class recall, scikit-learn's balanced accuracy), the
 geometric mean of the per-class recalls (imbalanced-learn), macro F1, and the mean recall of the
@@ -98,7 +101,12 @@ GAN_RECIPES: dict[str, tuple[str, dict[str, Any]]] = {
 }
 LEVELS = ("auto", "5x", "2x")
 GAN_BASES = tuple(f"{r} {level}" for r in GAN_RECIPES for level in LEVELS)
-GAN_VARIANTS = ("ganaug +resample +aug", "ganaug +logit-adjusted", "ganaug +filter")
+GAN_VARIANTS = (
+    "ganaug +resample +aug",
+    "ganaug +logit-adjusted",
+    "ganaug +filter",
+    "ganaug 2x +resample +aug",
+)
 CONDITIONS = BASELINES + GAN_BASES + GAN_VARIANTS
 METRICS = ("acsa", "gm", "f1", "minority_acc")
 
@@ -368,6 +376,11 @@ def run_one(
     )
     record("ganaug +logit-adjusted", lambda: fit_on(recipe, level, adjusted=True), base=best)
     record("ganaug +filter", lambda: fit_on(recipe, level, "filter"), base=best)
+    record(
+        "ganaug 2x +resample +aug",
+        lambda: fit_on(recipe, "2x", resample=True, aug=True),
+        base=f"{recipe} 2x",
+    )
     print(f"{protocol} seed={seed}: {time.time() - t0:.0f} s", flush=True)
     return rows
 
