@@ -376,13 +376,18 @@ def run_one(
             )
         return augmented(tr, source, topup(level, y), seed + 1000)
 
+    fitted: dict[tuple, nn.Module] = {}  # "2x +resample +aug" is "+resample +aug" when 2x wins
+
     def fit_on(recipe: str, level: str, how: str = "plain", **options: Any) -> nn.Module:
-        xa, ya = topped_up(recipe, level, how)
-        if options.pop("adjusted", False):
-            options["adjust"] = log_prior(ya, k)
-        if options.pop("resample", False):
-            options["weights"] = balancing_weights(ya)
-        return fit(xa, ya, **options, **common)
+        key = (recipe, level, how, *sorted(options.items()))
+        if key not in fitted:
+            xa, ya = topped_up(recipe, level, how)
+            if options.pop("adjusted", False):
+                options["adjust"] = log_prior(ya, k)
+            if options.pop("resample", False):
+                options["weights"] = balancing_weights(ya)
+            fitted[key] = fit(xa, ya, **options, **common)
+        return fitted[key]
 
     val_of = {}
     bases = tuple(n for n in GAN_BASES if n.split()[0] in args.recipes)
