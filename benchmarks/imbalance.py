@@ -64,6 +64,7 @@ three smallest classes. Every process runs torch on one thread (same figures on 
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib.util
 import json
 import statistics
@@ -345,7 +346,9 @@ def run_one(
     record("plain", lambda: fit(x, y, **common))
     record("resample", lambda: fit(x, y, weights=w, **common))
     record("logit-adjusted", lambda: fit(x, y, adjust=adj, **common))
-    record("resample +aug", lambda: fit(x, y, weights=w, aug=True, **common))
+    # the resample +aug model also judges the confidence-filtered top-ups: trained once
+    resample_aug = functools.cache(lambda: fit(x, y, weights=w, aug=True, **common))
+    record("resample +aug", resample_aug)
     record("logit-adjusted +aug", lambda: fit(x, y, adjust=adj, aug=True, **common))
     record("smote", lambda: fit(*smote(tr, seed), **common))
 
@@ -358,36 +361,25 @@ def run_one(
             )
         return gens[recipe]
 
-    judges: list[nn.Module] = []
-
-    def judge() -> nn.Module:
-        """The resample +aug classifier of this split (the same model as that row's)."""
-        if not judges:
-            judges.append(fit(x, y, weights=w, aug=True, **common))
-        return judges[0]
-
+    @functools.cache  # one generation per (recipe, level, filter), whatever is trained on it
     def topped_up(recipe: str, level: str, how: str = "plain") -> tuple[torch.Tensor, ...]:
         source = gen(recipe)
         if how == "filter":
             source = FilteredSource(source, method="drs", max_tries=8)
         elif how == "confidence":
             source = FilteredSource(
-                source, method="confidence", classifier=judge(), threshold=0.9, max_tries=8
+                source, method="confidence", classifier=resample_aug(), threshold=0.9, max_tries=8
             )
         return augmented(tr, source, topup(level, y), seed + 1000)
 
-    fitted: dict[tuple, nn.Module] = {}  # "2x +resample +aug" is "+resample +aug" when 2x wins
-
+    @functools.cache  # "2x +resample +aug" is "+resample +aug" when 2x won: fitted once
     def fit_on(recipe: str, level: str, how: str = "plain", **options: Any) -> nn.Module:
-        key = (recipe, level, how, *sorted(options.items()))
-        if key not in fitted:
-            xa, ya = topped_up(recipe, level, how)
-            if options.pop("adjusted", False):
-                options["adjust"] = log_prior(ya, k)
-            if options.pop("resample", False):
-                options["weights"] = balancing_weights(ya)
-            fitted[key] = fit(xa, ya, **options, **common)
-        return fitted[key]
+        xa, ya = topped_up(recipe, level, how)
+        if options.pop("adjusted", False):
+            options["adjust"] = log_prior(ya, k)
+        if options.pop("resample", False):
+            options["weights"] = balancing_weights(ya)
+        return fit(xa, ya, **options, **common)
 
     val_of = {}
     bases = tuple(n for n in GAN_BASES if n.split()[0] in args.recipes)
