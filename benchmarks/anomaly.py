@@ -18,6 +18,7 @@ Writes ``{class, method, auroc}`` and ``{case, method, value}`` rows to benchmar
 anomaly.json (``--quick``: 2 classes, short runs, to a temporary file).
 
     OMP_NUM_THREADS=2 python benchmarks/anomaly.py --gan-minutes 4 --encoder-steps 1000
+    OMP_NUM_THREADS=1 python benchmarks/anomaly.py --gan-steps 1500 --no-bundled --out J
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ def one_class(c: int, tr: ImageData, te: ImageData, args: argparse.Namespace, tm
     path = ganaug.train(
         ImageData(normal, None, [], f"fashion-mnist class {c}"),
         out=tmp / f"class{c}.safetensors",
-        time_limit=args.gan_minutes,
+        **({"steps": args.gan_steps} if args.gan_steps else {"time_limit": args.gan_minutes}),
         seed=args.seed,
         progress=False,
     )
@@ -120,6 +121,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--classes", type=int, nargs="*", default=list(range(10)))
     ap.add_argument("--gan-minutes", type=float, default=4.0, help="per class GAN")
+    ap.add_argument(
+        "--gan-steps", type=int, default=None, help="per class GAN, instead of --gan-minutes"
+    )
     ap.add_argument("--encoder-steps", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--model", default="fashion-mnist", help="for the ood/mislabel cases")

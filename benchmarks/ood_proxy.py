@@ -120,7 +120,7 @@ class Candidates:
         )  # (N, K, 3): pixel residual, feature residual, -logit
         z = self.pca.transform(self.phi(x))
         maha = np.stack([np.einsum("ij,jk,ik->i", z - m, self.prec, z - m) for m in self.means])
-        methods = ("izif", "combined", "discriminator")
+        methods = ("izif", "combined", "discriminator", "complexity")
         best = {m: self.scorer.combine(t.flatten(0, 1), m).view(len(x), -1) for m in methods}
         best["pixel residual"] = t[..., 0] / meta.pixel_var
         best["D-feature residual"] = t[..., 1] / meta.feature_var

@@ -29,7 +29,7 @@ from ..models.dcgan import downsampler
 
 __all__ = ["Encoder", "EncoderMeta", "build_encoder", "ENCODER_FORMAT", "METHODS"]
 
-METHODS = ("izif", "discriminator", "combined")  # the scores (ganaug.anomaly.scorer)
+METHODS = ("izif", "discriminator", "combined", "complexity")  # ganaug.anomaly.scorer's scores
 ENCODER_FORMAT = "izif-1"  # f-AnoGAN's izi_f training; a new layout gets a new name
 _EMBED = 64
 
@@ -76,7 +76,7 @@ class EncoderMeta:
             are on one scale whatever the model.
         term_stats: mean and standard deviation, on real training images, of the scaled pixel
             residual (``"pixel"``) and of minus D's logit (``"logit"``): the ``combined`` score.
-        reference: per method (``"izif"``, ``"discriminator"``, ``"combined"``), the scores of
+        reference: per method (``"izif"``, ``"discriminator"``, ...), the scores of
             real training images under their own labels at quantiles 0, 0.001, ..., 1
             (thresholds, filters).
         fitted: how it was fitted (steps, seed, data fingerprint, final loss, seconds).

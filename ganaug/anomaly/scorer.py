@@ -1,6 +1,6 @@
 """``AnomalyScorer``: how unlike the GAN's training data an image is, and which class it fits.
 
-Two methods:
+Four methods:
 
 - ``"izif"`` (f-AnoGAN, Schlegl et al. 2019): with the fitted encoder E, the score of x under
   class c is ``|x - G(E(x, c), c)|^2 / pixel_var + kappa |f(x) - f(G(E(x, c), c))|^2 /
@@ -12,6 +12,14 @@ Two methods:
   AnoGAN, Schlegl et al. 2017, with D's own output as the discrimination term). On the bundled
   model's out-of-distribution case the feature residual ranked digits as more normal than
   Fashion-MNIST (benchmarks/RESULTS.md), so this score leaves it out.
+- ``"complexity"``: the pixel residual relative to the image's own detail,
+  ``log(pixel residual / pixel_var) - 0.75 log(detail)``, detail being the mean square of x
+  minus its 5x5 binomial blur (:func:`detail`). G reconstructs a smooth, simple image closely
+  whatever it shows, and a detailed image of its own data set less closely; this is the
+  input-complexity correction of Serrà et al. 2020 (there for likelihoods, here for a
+  reconstruction). The best score here for images unlike the data set (out of distribution);
+  the power 0.75 and the detail measure were chosen on the validation proxy of
+  ``benchmarks/ood_proxy.py``, not on the test case (benchmarks/RESULTS.md).
 
 Higher means more anomalous. A class-conditional model scores x under every class: the lowest
 score names the class x fits best, and a given label that scores far above it flags a likely
@@ -258,9 +266,10 @@ class AnomalyScorer:
 
     @torch.inference_mode()
     def terms(self, x: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
-        """(N, 3) float32 raw terms of float images ``x`` under classes ``c``: the pixel
-        residual, the discriminator-feature residual (both NaN without an encoder) and minus
-        D's logit; computed in fixed-size calls."""
+        """(N, 4) float32 raw terms of float images ``x`` under classes ``c``: the pixel
+        residual, the discriminator-feature residual (both NaN without an encoder), minus D's
+        logit, and the image's detail (:func:`detail`, the same under every class); computed
+        in fixed-size calls."""
         dev = self.device
         bf16 = use_bf16(self.precision, dev)
         nets = self._nets(dev)
@@ -282,6 +291,8 @@ class AnomalyScorer:
         izif = terms[:, 0] / meta.pixel_var + meta.kappa * terms[:, 1] / meta.feature_var
         if method == "izif":
             return izif
+        if method == "complexity":
+            return (terms[:, 0] / meta.pixel_var).log() - DETAIL_POWER * terms[:, 3].log()
         (mp, sp), (ml, sl) = meta.term_stats["pixel"], meta.term_stats["logit"]
         return (terms[:, 0] / meta.pixel_var - mp) / sp + (terms[:, 2] - ml) / sl
 
@@ -318,17 +329,35 @@ class AnomalyScorer:
         )
 
 
+DETAIL_POWER = 0.75  # the "complexity" score's weight on log(detail) (module docstring)
+_DETAIL_FLOOR = 1e-6  # a flat image has no detail: that makes it odd, not infinitely so
+_BINOMIAL = torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0]) / 16
+
+
+def detail(x: torch.Tensor) -> torch.Tensor:
+    """(B,) how much fine detail float images ``x`` (B, C, H, W) hold: the mean square of x
+    minus its 5x5 binomial blur (edges reflected), at least 1e-6."""
+    x = x.float()
+    ch = x.shape[1]
+    k = (_BINOMIAL[:, None] * _BINOMIAL[None]).to(x.device).expand(ch, 1, 5, 5)
+    mode = "reflect" if min(x.shape[-2:]) > 2 else "replicate"
+    blur = nn.functional.conv2d(nn.functional.pad(x, (2, 2, 2, 2), mode=mode), k, groups=ch)
+    return (x - blur).pow(2).flatten(1).mean(1).clamp(min=_DETAIL_FLOOR)
+
+
 def _terms(
     nets: tuple[nn.Module, nn.Module, nn.Module | None], x: torch.Tensor, c: torch.Tensor | None
 ) -> torch.Tensor:
-    """(B, 3): pixel residual, D-feature residual (means of squares), -D(x, c); x in [-1, 1]."""
+    """(B, 4): pixel residual, D-feature residual (means of squares), -D(x, c), detail(x);
+    x in [-1, 1]."""
     g, d, e = nets
     phi = d.features(x)
     neg_logit = -d.head(phi, c).float().reshape(-1)
+    fine = detail(x)
     if e is None:
         nan = torch.full_like(neg_logit, float("nan"))
-        return torch.stack([nan, nan, neg_logit], dim=1)
+        return torch.stack([nan, nan, neg_logit, fine], dim=1)
     xr = g(e(x, c), c)  # (B, C, H, W) reconstruction
     pix = (x - xr.float()).pow(2).flatten(1).mean(1)
     feat = (phi.float() - d.features(xr).float()).pow(2).mean(1)
-    return torch.stack([pix, feat, neg_logit], dim=1)
+    return torch.stack([pix, feat, neg_logit, fine], dim=1)
