@@ -79,13 +79,13 @@ def test_sets(fm):
 def test_noise_and_a_held_out_class_score_higher_than_normal_images(scorer, test_sets, method):
     normal, labels, odd = test_sets
     noise = torch.randint(0, 256, (200, 1, 28, 28), generator=torch.Generator().manual_seed(0))
-    scorer.method = method
+    default, scorer.method = scorer.method, method
     try:
         s_normal = scorer.score(normal).score  # under the best class: label-free
         s_odd = scorer.score(odd).score
         s_noise = scorer.score(noise.to(torch.uint8)).score
     finally:
-        scorer.method = "izif"
+        scorer.method = default
     auroc = _auroc(s_normal, s_odd)
     assert auroc > 0.8, f"{method}: held-out class AUROC {auroc:.3f}"
     assert s_noise.median() > s_normal.quantile(0.99), method
@@ -115,13 +115,13 @@ def test_complexity_ranks_smooth_images_from_elsewhere_above_normal_ones(scorer,
         digits(train=False).images[:300].float(), size=(28, 28), mode="bilinear"
     )
     odd = x.round().clamp(0, 255).to(torch.uint8)
-    found = {}
+    found, default = {}, scorer.method
     for method in ("izif", "complexity"):
         scorer.method = method
         try:
             found[method] = _auroc(scorer.score(normal).score, scorer.score(odd).score)
         finally:
-            scorer.method = "izif"
+            scorer.method = default
     assert found["complexity"] > max(0.95, found["izif"] + 0.05), found
 
 
@@ -146,6 +146,14 @@ def test_best_class_and_mislabels(scorer, test_sets):
     assert (s.mislabel >= 0).all()
     best = s.under_best_class()
     assert torch.equal(best.score, s.per_class.min(1).values)
+
+
+def test_the_default_method_is_complexity(scorer):
+    from ganaug.cli import build_parser
+
+    assert scorer.method == "complexity"  # benchmarks/RESULTS.md, session 20
+    score = build_parser()._subparsers._group_actions[0].choices["score"]
+    assert next(a for a in score._actions if a.dest == "method").default == "complexity"
 
 
 def test_scores_do_not_depend_on_the_batch_and_repeat(scorer, test_sets):

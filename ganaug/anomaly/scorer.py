@@ -21,6 +21,8 @@ Four methods:
   the power 0.75 and the detail measure were chosen on the validation proxy of
   ``benchmarks/ood_proxy.py``, not on the test case (benchmarks/RESULTS.md).
 
+``"complexity"`` is the default: on Fashion-MNIST it ranked out-of-distribution images, mislabels
+and (one-class) other classes better than the other three (benchmarks/RESULTS.md, session 20).
 Higher means more anomalous. A class-conditional model scores x under every class: the lowest
 score names the class x fits best, and a given label that scores far above it flags a likely
 mislabel (``Scores.mislabel``). Every network call gets the same number of rows (as sampling
@@ -101,7 +103,8 @@ class AnomalyScorer:
     Args:
         generator: a :class:`ganaug.Generator` loaded from a model file (the discriminator, and
             the encoder when there is one, come from that file).
-        method: "izif" or "combined" (both need a fitted encoder), or "discriminator".
+        method: "complexity" (the default), "izif" or "combined" (these need a fitted
+            encoder), or "discriminator".
         device: where scoring runs (default: the generator's device).
         precision: "auto", "fp32" or "bf16" for the network passes, as in ``ganaug.load``.
     """
@@ -110,7 +113,7 @@ class AnomalyScorer:
         self,
         generator: Generator,
         *,
-        method: str = "izif",
+        method: str = "complexity",
         device: str | torch.device | None = None,
         precision: str = "auto",
     ) -> None:

@@ -37,12 +37,12 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--method",
-        choices=("izif", "combined", "discriminator", "complexity"),  # anomaly.METHODS (tested)
-        default="izif",
-        help="izif: encoder reconstruction + discriminator-feature residual (f-AnoGAN); "
+        choices=("complexity", "izif", "combined", "discriminator"),  # anomaly.METHODS (tested)
+        default="complexity",
+        help="complexity (default): the reconstruction's pixel residual relative to the "
+        "image's own fine detail; izif: pixel + discriminator-feature residual (f-AnoGAN); "
         "combined: the pixel residual plus minus D's logit, both standardised on training "
-        "images; discriminator: minus D's logit (no encoder needed); complexity: the pixel "
-        "residual relative to the image's own detail (best for images unlike the data set)",
+        "images; discriminator: minus D's logit (no encoder needed)",
     )
     p.add_argument(
         "--quantile",
