@@ -1,11 +1,12 @@
 """Anomaly scoring on Fashion-MNIST: the one-class protocol, out-of-distribution and mislabels.
 
 One-class (GEOM, Golan & El-Yaniv 2018; Deep SVDD): for each class c, an unconditional GAN with
-ganaug's default recipe is trained on class c's 6,000 training images only, its encoder is
-fitted, and all 10,000 test images are scored (class c normal, the other nine anomalies).
-AUROC per class for ganaug's two scores (``izif``, ``discriminator``) and, on the same images,
-three raw-pixel baselines: OC-SVM (scikit-learn, RBF, nu 0.1, gamma "scale"), the mean distance
-to the 5 nearest training images, and PCA reconstruction error (95% of the variance).
+ganaug's default recipe is trained on class c's 6,000 training images only (for
+``--gan-minutes``, or ``--gan-steps`` generator updates), its encoder is fitted, and all 10,000
+test images are scored (class c normal, the other nine anomalies). AUROC per class for each of
+ganaug's scores (``ganaug.anomaly.METHODS``) and, on the same images, three raw-pixel
+baselines: OC-SVM (scikit-learn, RBF, nu 0.1, gamma "scale"), the mean distance to the 5 nearest
+training images, and PCA reconstruction error (95% of the variance).
 
 With the bundled model (its encoder included):
 - ``ood``: the Fashion-MNIST test set (normal) against scikit-learn's 1,797 8x8 digits upscaled
