@@ -204,6 +204,28 @@ def test_older_files_without_an_encoder_load_and_say_how_to_fit_one(two_class):
     assert d_only.score(torch.zeros(2, 1, 28, 28, dtype=torch.uint8)).score.shape == (2,)
 
 
+def test_a_file_fitted_before_the_complexity_score_says_how_to_get_its_thresholds(
+    two_class, tmp_path
+):
+    mf = read_model_file(two_class[1])
+    meta = json.loads(json.dumps(mf.encoder_meta))
+    del meta["reference"]["complexity"]  # what an encoder fitted before session 20 records
+    old = save(
+        tmp_path / "old.safetensors",
+        config=mf.config,
+        generator=mf.generator_state,
+        discriminator=mf.discriminator_state,
+        encoder=mf.encoder_state,
+        encoder_meta=meta,
+    )
+    scorer = AnomalyScorer(ganaug.load(old))
+    with pytest.raises(ValueError, match=r"no reference scores for method 'complexity'.*older"):
+        scorer.threshold(0.9)
+    assert AnomalyScorer(ganaug.load(old), method="izif").threshold(0.9) == pytest.approx(
+        AnomalyScorer(ganaug.load(two_class[1]), method="izif").threshold(0.9)
+    )
+
+
 def test_bad_input_gets_clear_errors(scorer, two_class, tmp_path):
     with pytest.raises(ValueError, match=r"expected images of shape \(1, 28, 28\)"):
         scorer.score(torch.zeros(4, 1, 8, 8, dtype=torch.uint8))

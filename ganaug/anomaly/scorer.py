@@ -200,11 +200,20 @@ class AnomalyScorer:
         """The ``q``-quantile of real training images' scores (recorded when fitting)."""
         if not 0.0 <= q <= 1.0:
             raise ValueError(f"expected a quantile in [0, 1], got {q}")
-        ref = (self.meta.reference if self.meta else {}).get(self.method)
+        recorded = self.meta.reference if self.meta else {}
+        ref = recorded.get(self.method)
         if not ref:
+            path = self.generator.model_file.path
+            older = (
+                f" (this encoder was fitted by an older ganaug: it records {sorted(recorded)})"
+                if recorded
+                else ""
+            )
             raise ValueError(
-                f"no reference scores for method {self.method!r}: they are recorded when the "
-                f"encoder is fitted (ganaug fit-encoder)"
+                f"{path} has no reference scores for method {self.method!r}{older}: they are "
+                f"recorded when the encoder is fitted; fit it again with `ganaug fit-encoder "
+                f"DATA --model {path} --out NEW.safetensors`, or score with one of the methods "
+                f"it records"
             )
         pos = q * (len(ref) - 1)
         lo = int(pos)
