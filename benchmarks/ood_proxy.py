@@ -11,7 +11,8 @@ the AUROC of each candidate score under the best-fitting class:
 - uniform noise;
 - test images rotated by 90 degrees.
 
-Candidates: ganaug's three methods (``izif``, ``combined``, ``discriminator``), the pixel and
+Candidates: ganaug's four methods (``izif``, ``combined``, ``discriminator``, ``complexity``;
+the last chosen on this proxy in session 20, from a grid of 30), the pixel and
 discriminator-feature residuals alone, and a Mahalanobis detector on the discriminator's
 features (Lee et al. 2018: class means and a shared Ledoit-Wolf covariance after PCA to 256,
 fitted on 10,000 training images; per class and as one Gaussian), and a class-gap score: the
@@ -20,7 +21,7 @@ the best class, less half its gap to the mean over classes (weights chosen on th
 session 13, from a grid of 48). ``--digits`` scores the test
 case instead, for the record once a score is chosen.
 
-    OMP_NUM_THREADS=1 python benchmarks/ood_proxy.py --model fashion-mnist
+    OMP_NUM_THREADS=1 python benchmarks/ood_proxy.py --model fashion-mnist [--grid] [--digits]
 """
 
 from __future__ import annotations
@@ -88,7 +89,9 @@ def proxy_sets(test: torch.Tensor) -> dict[str, torch.Tensor]:
 class Candidates:
     """Every candidate score of a set of images, each under its best-fitting class."""
 
-    def __init__(self, scorer: ganaug.AnomalyScorer, train_images, train_labels) -> None:
+    def __init__(
+        self, scorer: ganaug.AnomalyScorer, train_images, train_labels, grid: bool = False
+    ) -> None:
         self.scorer, self.d = scorer, scorer.discriminator()
         self.k = scorer.num_classes
         f = self.phi(train_images)
@@ -98,6 +101,8 @@ class Candidates:
         self.prec = LedoitWolf().fit(z - self.means[y]).precision_
         self.one = LedoitWolf().fit(z)
         self.ref: tuple[torch.Tensor, torch.Tensor] | None = None
+        self.logit_ref: tuple[torch.Tensor, torch.Tensor] | None = None
+        self.grid = grid
 
     def zterms(self, t: torch.Tensor, weights: tuple[float, float, float]) -> torch.Tensor:
         """(N, K) weighted sum of the three terms, each standardised by its best-class mean and
@@ -131,20 +136,46 @@ class Candidates:
         out["pixel + 0.5 logit, less 0.5 class gap"] = (
             per[:, 0] - 0.5 * (per.mean(1) - per[:, 0])
         ).numpy()
+        out["minus detail alone"] = -t[:, 0, 3].log().numpy()  # smooth = odd, no GAN at all
         out["Mahalanobis, per class"] = maha.min(0)
         out["Mahalanobis, one Gaussian"] = self.one.mahalanobis(z)
+        if self.grid:
+            out.update(self.complexity_grid(xf, t))
         return out
+
+    def complexity_grid(self, xf: torch.Tensor, t: torch.Tensor) -> dict[str, np.ndarray]:
+        """The 30 candidates the ``complexity`` score was chosen from (session 20):
+        ``log(pixel residual) - a log(C) + w z(-logit)``, C the image's detail or its total
+        variation, each term under its best class, z standardised on the first set scored."""
+        pix = (t[..., 0] / self.scorer.meta.pixel_var).min(1).values.log()
+        logit = t[..., 2].min(1).values
+        if self.logit_ref is None:  # the Fashion-MNIST test images
+            self.logit_ref = (logit.mean(), logit.std())
+        zl = (logit - self.logit_ref[0]) / self.logit_ref[1]
+        tv = (xf[..., 1:, :] - xf[..., :-1, :]).abs().flatten(1).sum(1)
+        tv = tv + (xf[..., 1:] - xf[..., :-1]).abs().flatten(1).sum(1)
+        measures = {"detail": t[:, 0, 3].log(), "total variation": tv.clamp(min=1e-3).log()}
+        return {
+            f"log pix - {a} log {name} + {w} z(-logit)": (pix - a * c + w * zl).numpy()
+            for name, c in measures.items()
+            for a in (0.5, 0.75, 1.0, 1.25, 1.5)
+            for w in (0.0, 0.25, 0.5)
+        }
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="fashion-mnist", help="a model file with an encoder")
     ap.add_argument("--digits", action="store_true", help="score the digits test case instead")
+    ap.add_argument(
+        "--grid", action="store_true", help="also the 30 candidates complexity was chosen from"
+    )
     args = ap.parse_args()
     t0 = time.time()
     tr, te = load_dataset("fashion-mnist"), load_dataset("fashion-mnist:test")
     fit = torch.randperm(len(tr), generator=torch.Generator().manual_seed(0))[:10_000]
-    cand = Candidates(ganaug.AnomalyScorer(ganaug.load(args.model)), tr.images[fit], tr.labels[fit])
+    scorer = ganaug.AnomalyScorer(ganaug.load(args.model))
+    cand = Candidates(scorer, tr.images[fit], tr.labels[fit], grid=args.grid)
     sets = {"digits (test case)": upscaled_digits()} if args.digits else proxy_sets(te.images)
     normal = cand(te.images)  # first: it sets the terms' standardisation
     rows = {}
@@ -154,7 +185,8 @@ def main() -> None:
             m: roc_auc_score(np.r_[np.zeros(len(normal[m])), np.ones(len(v))], np.r_[normal[m], v])
             for m, v in odd.items()
         }
-    methods = list(normal)
+    grid = [m for m in normal if m.startswith("log pix - ")]
+    methods = [m for m in normal if m not in grid]
     print(f"model {args.model}, torch {torch.__version__}, {torch.get_num_threads()} threads")
     print("| set | " + " | ".join(methods) + " |")
     print("|---" * (len(methods) + 1) + "|")
@@ -163,6 +195,13 @@ def main() -> None:
     if len(rows) > 1:
         mean = [np.mean([r[m] for r in rows.values()]) for m in methods]
         print("| mean | " + " | ".join(f"{v:.3f}" for v in mean) + " |")
+    if grid:  # one row per candidate, best mean first
+        print("\n| candidate | " + " | ".join(rows) + " | mean |")
+        print("|---" * (len(rows) + 2) + "|")
+        means = {m: np.mean([r[m] for r in rows.values()]) for m in grid}
+        for m in sorted(grid, key=lambda m: -means[m]):
+            cells = " | ".join(f"{r[m]:.3f}" for r in rows.values())
+            print(f"| {m} | {cells} | {means[m]:.3f} |")
     print(f"{time.time() - t0:.0f} s")
 
 
