@@ -49,7 +49,12 @@ set scores each condition, and is used for nothing else. Conditions, one small C
                          ``FilteredSource(gen, method="confidence", threshold=0.9)`` judged by
                          the resample +aug classifier of the same split: a sample is kept when
                          that classifier gives its class >= 0.9 (else the best of 8 tries), so
-                         mislabelled synthetic rows (shirts drawn as T-shirts) are dropped.
+                         mislabelled synthetic rows (shirts drawn as T-shirts) are dropped;
+  ganaug 2x pretrain, real fine-tune
+                         the same step budget in two parts, both resampled and augmented: two
+                         thirds on the 2x top-up, then a third on the real rows alone (half the
+                         learning rate), so the real images correct what the synthetic ones
+                         teach wrong.
 
 Metrics (test set): ACSA (mean per-class recall, scikit-learn's balanced accuracy), the
 geometric mean of the per-class recalls (imbalanced-learn), macro F1, and the mean recall of the
@@ -59,6 +64,8 @@ three smallest classes. Every process runs torch on one thread (same figures on 
     python benchmarks/imbalance.py --seeds 0 1 2 --workdir runs/imbalance
     python benchmarks/imbalance.py --protocols hard-rare --seeds 0 1 2 --workdir runs/imbalance
     python benchmarks/imbalance.py --reuse old.json ...   # keep rows already measured
+    python benchmarks/imbalance.py --reuse old.json --recipes ganaug-bal \
+        --variants "ganaug 2x pretrain, real fine-tune" ...  # one new variant beside them
 """
 
 from __future__ import annotations
@@ -115,7 +122,9 @@ GAN_VARIANTS = (
     "ganaug 2x +resample +aug",
     "ganaug +confidence",
     "ganaug 2x +confidence +resample +aug",
+    "ganaug 2x pretrain, real fine-tune",
 )
+FINE_TUNE = 1 / 3  # of the step budget: the real-only fine-tune of the pretrain variant
 CONDITIONS = BASELINES + GAN_BASES + GAN_VARIANTS
 METRICS = ("acsa", "gm", "f1", "minority_acc")
 
@@ -187,17 +196,22 @@ def fit(
     adjust: torch.Tensor | None = None,
     aug: bool = False,
     batch: int = 64,
+    init: nn.Module | None = None,
+    max_lr: float = 2e-3,
 ) -> DomainClassifier:
     """Train the small CNN on uint8 ``images``: ``steps`` batches drawn by ``weights`` (None:
     uniform), cross-entropy on ``logits + adjust`` when given (the logit-adjusted loss; the
-    returned model predicts with the plain logits)."""
+    returned model predicts with the plain logits). ``init``: start from a copy of this
+    model's weights (a fine-tune) instead of a fresh one."""
     transform = classical_aug() if aug else None
     order = batch_indices(weights, len(labels), steps=steps, batch=batch, seed=seed)
     with torch.random.fork_rng(devices=[]):  # v2 draws from the global RNG: seed it, restore it
         torch.manual_seed(seed)
         model = DomainClassifier(image_shape=tuple(images.shape[1:]), num_classes=num_classes)
-        opt = torch.optim.Adam(model.parameters(), lr=2e-3)
-        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2e-3, total_steps=steps)
+        if init is not None:
+            model.load_state_dict(init.state_dict())  # a copy: ``init`` is left as it was
+        opt = torch.optim.Adam(model.parameters(), lr=max_lr)
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=max_lr, total_steps=steps)
         model.train()
         for i in order:
             x, y = images[i], labels[i]
@@ -321,7 +335,10 @@ def run_one(
 
     def record(name: str, train: Callable[[], nn.Module], **extra: Any) -> float:
         """Score ``train()``'s model, or reuse the row of an earlier run with the same
-        settings (and, for a variant, the same base); returns the validation ACSA."""
+        settings (and, for a variant, the same base); returns the validation ACSA. A variant
+        left out of ``--variants`` is skipped."""
+        if name in GAN_VARIANTS and name not in args.variants:
+            return float("nan")
         old = reuse.get((protocol, seed, name))
         if old is not None and old.get("base") == extra.get("base"):
             rows.append(old)
@@ -404,8 +421,43 @@ def run_one(
         lambda: fit_on(recipe, "2x", "confidence", resample=True, aug=True),
         base=f"{recipe} 2x",
     )
+    record(
+        "ganaug 2x pretrain, real fine-tune",
+        lambda: pretrain_fine_tune(*topped_up(recipe, "2x"), x, y, **common, fine_tune=FINE_TUNE),
+        base=f"{recipe} 2x",
+    )
     print(f"{protocol} seed={seed}: {time.time() - t0:.0f} s", flush=True)
     return rows
+
+
+def pretrain_fine_tune(
+    xa: torch.Tensor,
+    ya: torch.Tensor,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    num_classes: int,
+    steps: int,
+    seed: int,
+    fine_tune: float,
+) -> nn.Module:
+    """The same step budget in two parts, both resampled and augmented: the first on the
+    topped-up rows (``xa``, ``ya``: real + synthetic), the last ``fine_tune`` share on the
+    real rows (``x``, ``y``) alone at half the learning rate, so what the synthetic rows get
+    wrong (a class drawn like another) is trained out on real images."""
+    n_ft = max(1, round(steps * fine_tune))
+    common = {"num_classes": num_classes, "aug": True}
+    pre = fit(xa, ya, weights=balancing_weights(ya), steps=steps - n_ft, seed=seed, **common)
+    return fit(
+        x,
+        y,
+        weights=balancing_weights(y),
+        steps=n_ft,
+        seed=seed + 1,
+        init=pre,
+        max_lr=1e-3,
+        **common,
+    )
 
 
 # ---- summary ---------------------------------------------------------------------------------
@@ -486,6 +538,14 @@ def main(argv: list[str] | None = None) -> int:
         choices=list(GAN_RECIPES),
         default=list(GAN_RECIPES),
         help="the GAN recipes to train (the variants build on the best of these)",
+    )
+    p.add_argument(
+        "--variants",
+        nargs="+",
+        choices=GAN_VARIANTS,
+        default=list(GAN_VARIANTS),
+        metavar="NAME",
+        help="the ganaug variants to run (default: all); with --reuse, a new variant alone",
     )
     p.add_argument("--scale", type=float, default=1.0, help="shrink the class counts")
     p.add_argument("--root", default=None, help="where Fashion-MNIST lives")

@@ -127,6 +127,42 @@ def test_ganaug_topup_adds_the_asked_counts_after_the_same_real_rows(bench, full
     assert torch.equal(again, x)  # synthetic rows by (seed, index): the same every time
 
 
+def test_fine_tune_starts_from_the_model_it_is_given_and_leaves_it_unchanged(bench, full):
+    tr, _ = bench.imbalanced_split(full, bench.class_counts("deepsmote", 0.05), seed=0)
+    common = {"num_classes": 10, "seed": 0}
+    pre = bench.fit(tr.images, tr.labels, steps=30, **common)
+    before = {k: v.clone() for k, v in pre.state_dict().items()}
+    tuned = bench.fit(tr.images, tr.labels, steps=1, init=pre, max_lr=1e-6, **common)
+    fresh = bench.fit(tr.images, tr.labels, steps=1, max_lr=1e-6, **common)
+    for k, v in pre.state_dict().items():
+        assert torch.equal(v, before[k]), k  # the pretrained model is not modified
+    w = "body.0.weight"  # the first convolution
+    assert (tuned.state_dict()[w] - before[w]).abs().max() < 1e-4  # one tiny step from init
+    assert (fresh.state_dict()[w] - before[w]).abs().max() > 1e-2  # not from a new model
+
+
+def test_pretrain_fine_tune_splits_the_budget_and_fine_tunes_on_real_rows_only(bench, monkeypatch):
+    calls = []
+    real_fit = bench.fit
+
+    def spy(images, labels, **kw):
+        calls.append((len(images), kw["steps"], kw.get("init"), kw.get("aug"), kw["weights"]))
+        return real_fit(images, labels, **{**kw, "steps": 1})
+
+    monkeypatch.setattr(bench, "fit", spy)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 256, (40, 1, 28, 28), dtype=torch.uint8, generator=g)
+    y = torch.tensor([0] * 30 + [1] * 10)
+    xa, ya = torch.cat([x, x[30:]]), torch.cat([y, y[30:]])  # 10 "synthetic" rows of class 1
+    bench.pretrain_fine_tune(xa, ya, x, y, num_classes=2, steps=1500, seed=0, fine_tune=1 / 3)
+    (n_pre, s_pre, init_pre, aug_pre, w_pre), (n_ft, s_ft, init_ft, aug_ft, w_ft) = calls
+    assert (n_pre, n_ft) == (50, 40)  # topped-up rows first, then the real rows alone
+    assert (s_pre, s_ft) == (1000, 500)  # the same 1,500-step budget as every condition
+    assert init_pre is None and init_ft is not None and aug_pre and aug_ft
+    assert torch.equal(w_pre, bench.balancing_weights(ya))  # both parts class-balanced
+    assert torch.equal(w_ft, bench.balancing_weights(y))
+
+
 def test_summary_picks_on_validation_and_states_the_verdict(bench):
     rows = []
     for seed in range(3):
