@@ -29,8 +29,9 @@ from .._dist import Dist, init_dist
 from .._version import __version__
 from ..sources import DEFAULT_BATCH, SampleSource, load, resolve_label_spec
 from .h5format import FORMAT, FORMAT_VERSION, open_h5, read_header
-from .segments import SegmentWriter, encode_chunks, join_segments, open_work
+from .segments import SegmentWriter, encode_chunks, join_segments
 from .shards import shard_path, shard_range, write_index
+from .workfolder import open_work
 
 __all__ = ["export", "shard_path", "COMPRESSIONS", "default_chunk_rows"]
 
