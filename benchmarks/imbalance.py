@@ -50,11 +50,14 @@ set scores each condition, and is used for nothing else. Conditions, one small C
                          the resample +aug classifier of the same split: a sample is kept when
                          that classifier gives its class >= 0.9 (else the best of 8 tries), so
                          mislabelled synthetic rows (shirts drawn as T-shirts) are dropped;
-  ganaug 2x pretrain, real fine-tune
+  ganaug 2x pretrain, real fine-tune, ganaug auto pretrain, real fine-tune
                          the same step budget in two parts, both resampled and augmented: two
-                         thirds on the 2x top-up, then a third on the real rows alone (half the
-                         learning rate), so the real images correct what the synthetic ones
-                         teach wrong.
+                         thirds on the 2x (or "auto") top-up, then a third on the real rows
+                         alone (half the learning rate), so the real images correct what the
+                         synthetic ones teach wrong;
+  resample +aug, two-phase
+                         its control: the same two parts on the real rows alone (what the
+                         schedule is worth without synthetic rows).
 
 Metrics (test set): ACSA (mean per-class recall, scikit-learn's balanced accuracy), the
 geometric mean of the per-class recalls (imbalanced-learn), macro F1, and the mean recall of the
@@ -103,6 +106,7 @@ BASELINES = (
     "resample +aug",
     "logit-adjusted +aug",
     "smote",
+    "resample +aug, two-phase",
 )
 # ganaug.train options of each GAN recipe, and its short name in the model file's name
 GAN_RECIPES: dict[str, tuple[str, dict[str, Any]]] = {
@@ -123,6 +127,7 @@ GAN_VARIANTS = (
     "ganaug +confidence",
     "ganaug 2x +confidence +resample +aug",
     "ganaug 2x pretrain, real fine-tune",
+    "ganaug auto pretrain, real fine-tune",
 )
 FINE_TUNE = 1 / 3  # of the step budget: the real-only fine-tune of the pretrain variant
 CONDITIONS = BASELINES + GAN_BASES + GAN_VARIANTS
@@ -331,6 +336,7 @@ def run_one(
     k = len(full.class_names)
     smallest = sorted(counts, key=lambda c: (counts[c], c))[:3]
     common = {"num_classes": k, "steps": args.clf_steps, "seed": seed}
+    tuning = {**common, "fine_tune": FINE_TUNE}
     rows: list[dict[str, Any]] = []
 
     def record(name: str, train: Callable[[], nn.Module], **extra: Any) -> float:
@@ -368,6 +374,8 @@ def run_one(
     record("resample +aug", resample_aug)
     record("logit-adjusted +aug", lambda: fit(x, y, adjust=adj, aug=True, **common))
     record("smote", lambda: fit(*smote(tr, seed), **common))
+    # the pretrain / fine-tune schedule on real rows alone: what the schedule is worth
+    record("resample +aug, two-phase", lambda: pretrain_fine_tune(x, y, x, y, **tuning))
 
     gens: dict[str, ganaug.Generator] = {}
 
@@ -421,11 +429,12 @@ def run_one(
         lambda: fit_on(recipe, "2x", "confidence", resample=True, aug=True),
         base=f"{recipe} 2x",
     )
-    record(
-        "ganaug 2x pretrain, real fine-tune",
-        lambda: pretrain_fine_tune(*topped_up(recipe, "2x"), x, y, **common, fine_tune=FINE_TUNE),
-        base=f"{recipe} 2x",
-    )
+    for lv in ("2x", "auto"):
+        record(
+            f"ganaug {lv} pretrain, real fine-tune",
+            lambda lv=lv: pretrain_fine_tune(*topped_up(recipe, lv), x, y, **tuning),
+            base=f"{recipe} {lv}",
+        )
     print(f"{protocol} seed={seed}: {time.time() - t0:.0f} s", flush=True)
     return rows
 
