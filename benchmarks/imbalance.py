@@ -130,6 +130,7 @@ GAN_VARIANTS = (
     "ganaug auto pretrain, real fine-tune",
 )
 FINE_TUNE = 1 / 3  # of the step budget: the real-only fine-tune of the pretrain variant
+LR = 2e-3  # the classifier's peak learning rate (one-cycle); a fine-tune peaks at half of it
 CONDITIONS = BASELINES + GAN_BASES + GAN_VARIANTS
 METRICS = ("acsa", "gm", "f1", "minority_acc")
 
@@ -202,7 +203,7 @@ def fit(
     aug: bool = False,
     batch: int = 64,
     init: nn.Module | None = None,
-    max_lr: float = 2e-3,
+    max_lr: float = LR,
 ) -> DomainClassifier:
     """Train the small CNN on uint8 ``images``: ``steps`` batches drawn by ``weights`` (None:
     uniform), cross-entropy on ``logits + adjust`` when given (the logit-adjusted loss; the
@@ -336,7 +337,6 @@ def run_one(
     k = len(full.class_names)
     smallest = sorted(counts, key=lambda c: (counts[c], c))[:3]
     common = {"num_classes": k, "steps": args.clf_steps, "seed": seed}
-    tuning = {**common, "fine_tune": FINE_TUNE}
     rows: list[dict[str, Any]] = []
 
     def record(name: str, train: Callable[[], nn.Module], **extra: Any) -> float:
@@ -375,7 +375,7 @@ def run_one(
     record("logit-adjusted +aug", lambda: fit(x, y, adjust=adj, aug=True, **common))
     record("smote", lambda: fit(*smote(tr, seed), **common))
     # the pretrain / fine-tune schedule on real rows alone: what the schedule is worth
-    record("resample +aug, two-phase", lambda: pretrain_fine_tune(x, y, x, y, **tuning))
+    record("resample +aug, two-phase", lambda: pretrain_fine_tune(x, y, x, y, **common))
 
     gens: dict[str, ganaug.Generator] = {}
 
@@ -432,7 +432,7 @@ def run_one(
     for lv in ("2x", "auto"):
         record(
             f"ganaug {lv} pretrain, real fine-tune",
-            lambda lv=lv: pretrain_fine_tune(*topped_up(recipe, lv), x, y, **tuning),
+            lambda lv=lv: pretrain_fine_tune(*topped_up(recipe, lv), x, y, **common),
             base=f"{recipe} {lv}",
         )
     print(f"{protocol} seed={seed}: {time.time() - t0:.0f} s", flush=True)
@@ -448,7 +448,7 @@ def pretrain_fine_tune(
     num_classes: int,
     steps: int,
     seed: int,
-    fine_tune: float,
+    fine_tune: float = FINE_TUNE,
 ) -> nn.Module:
     """The same step budget in two parts, both resampled and augmented: the first on the
     topped-up rows (``xa``, ``ya``: real + synthetic), the last ``fine_tune`` share on the
@@ -464,7 +464,7 @@ def pretrain_fine_tune(
         steps=n_ft,
         seed=seed + 1,
         init=pre,
-        max_lr=1e-3,
+        max_lr=LR / 2,
         **common,
     )
 
