@@ -54,7 +54,9 @@ set scores each condition, and is used for nothing else. Conditions, one small C
                          the same step budget in two parts, both resampled and augmented: two
                          thirds on the 2x (or "auto") top-up, then a third on the real rows
                          alone (half the learning rate), so the real images correct what the
-                         synthetic ones teach wrong;
+                         synthetic ones teach wrong; with the suffix " 1/4" or " 1/2" the
+                         fine-tune takes that share of the budget instead, with " LR/4" it
+                         peaks at a quarter of the learning rate (validation picks among them);
   resample +aug, two-phase
                          its control: the same two parts on the real rows alone (what the
                          schedule is worth without synthetic rows).
@@ -126,11 +128,22 @@ GAN_VARIANTS = (
     "ganaug 2x +resample +aug",
     "ganaug +confidence",
     "ganaug 2x +confidence +resample +aug",
-    "ganaug 2x pretrain, real fine-tune",
-    "ganaug auto pretrain, real fine-tune",
 )
 FINE_TUNE = 1 / 3  # of the step budget: the real-only fine-tune of the pretrain variant
 LR = 2e-3  # the classifier's peak learning rate (one-cycle); a fine-tune peaks at half of it
+# the pretrain / fine-tune variants: name suffix -> (fine-tune share, its peak learning rate)
+FINE_TUNES = {
+    "": (FINE_TUNE, LR / 2),
+    " 1/4": (1 / 4, LR / 2),
+    " 1/2": (1 / 2, LR / 2),
+    " LR/4": (FINE_TUNE, LR / 4),
+}
+PRETRAIN = {
+    f"ganaug {level} pretrain, real fine-tune{suffix}": (level, share, lr)
+    for suffix, (share, lr) in FINE_TUNES.items()
+    for level in ("2x", "auto")
+}
+GAN_VARIANTS += tuple(PRETRAIN)
 CONDITIONS = BASELINES + GAN_BASES + GAN_VARIANTS
 METRICS = ("acsa", "gm", "f1", "minority_acc")
 
@@ -429,10 +442,12 @@ def run_one(
         lambda: fit_on(recipe, "2x", "confidence", resample=True, aug=True),
         base=f"{recipe} 2x",
     )
-    for lv in ("2x", "auto"):
+    for name, (lv, share, lr) in PRETRAIN.items():
         record(
-            f"ganaug {lv} pretrain, real fine-tune",
-            lambda lv=lv: pretrain_fine_tune(*topped_up(recipe, lv), x, y, **common),
+            name,
+            lambda lv=lv, share=share, lr=lr: pretrain_fine_tune(
+                *topped_up(recipe, lv), x, y, fine_tune=share, fine_tune_lr=lr, **common
+            ),
             base=f"{recipe} {lv}",
         )
     print(f"{protocol} seed={seed}: {time.time() - t0:.0f} s", flush=True)
@@ -449,11 +464,13 @@ def pretrain_fine_tune(
     steps: int,
     seed: int,
     fine_tune: float = FINE_TUNE,
+    fine_tune_lr: float = LR / 2,
 ) -> nn.Module:
     """The same step budget in two parts, both resampled and augmented: the first on the
     topped-up rows (``xa``, ``ya``: real + synthetic), the last ``fine_tune`` share on the
-    real rows (``x``, ``y``) alone at half the learning rate, so what the synthetic rows get
-    wrong (a class drawn like another) is trained out on real images."""
+    real rows (``x``, ``y``) alone from those weights, peaking at ``fine_tune_lr`` (half the
+    learning rate), so what the synthetic rows get wrong (a class drawn like another) is
+    trained out on real images."""
     n_ft = max(1, round(steps * fine_tune))
     common = {"num_classes": num_classes, "aug": True}
     pre = fit(xa, ya, weights=balancing_weights(ya), steps=steps - n_ft, seed=seed, **common)
@@ -464,7 +481,7 @@ def pretrain_fine_tune(
         steps=n_ft,
         seed=seed + 1,
         init=pre,
-        max_lr=LR / 2,
+        max_lr=fine_tune_lr,
         **common,
     )
 

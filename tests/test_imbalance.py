@@ -142,11 +142,12 @@ def test_fine_tune_starts_from_the_model_it_is_given_and_leaves_it_unchanged(ben
 
 
 def test_pretrain_fine_tune_splits_the_budget_and_fine_tunes_on_real_rows_only(bench, monkeypatch):
-    calls = []
+    calls, lrs = [], []
     real_fit = bench.fit
 
     def spy(images, labels, **kw):
         calls.append((len(images), kw["steps"], kw.get("init"), kw.get("aug"), kw["weights"]))
+        lrs.append(kw.get("max_lr", bench.LR))
         return real_fit(images, labels, **{**kw, "steps": 1})
 
     monkeypatch.setattr(bench, "fit", spy)
@@ -161,6 +162,21 @@ def test_pretrain_fine_tune_splits_the_budget_and_fine_tunes_on_real_rows_only(b
     assert init_pre is None and init_ft is not None and aug_pre and aug_ft
     assert torch.equal(w_pre, bench.balancing_weights(ya))  # both parts class-balanced
     assert torch.equal(w_ft, bench.balancing_weights(y))
+    assert lrs == [bench.LR, bench.LR / 2]  # the fine-tune peaks at half the learning rate
+    calls.clear(), lrs.clear()
+    bench.pretrain_fine_tune(
+        xa, ya, x, y, num_classes=2, steps=1500, seed=0, fine_tune=1 / 4, fine_tune_lr=5e-4
+    )
+    assert [c[1] for c in calls] == [1125, 375] and lrs == [bench.LR, 5e-4]
+
+
+def test_pretrain_variants_name_their_level_share_and_learning_rate(bench):
+    settings = set(bench.PRETRAIN.values())
+    assert len(settings) == len(bench.PRETRAIN) == 8  # no two names for one setting
+    assert bench.PRETRAIN["ganaug 2x pretrain, real fine-tune"] == ("2x", 1 / 3, bench.LR / 2)
+    assert bench.PRETRAIN["ganaug auto pretrain, real fine-tune 1/2"] == ("auto", 0.5, bench.LR / 2)
+    assert bench.PRETRAIN["ganaug 2x pretrain, real fine-tune LR/4"][1:] == (1 / 3, bench.LR / 4)
+    assert set(bench.PRETRAIN) <= set(bench.GAN_VARIANTS)
 
 
 def test_summary_picks_on_validation_and_states_the_verdict(bench):
