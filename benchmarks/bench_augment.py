@@ -11,7 +11,8 @@
 (c) ``SyntheticReplace`` (p = 0.5) in a torchvision v2 pipeline against the same pipeline
     without it, in the same run (target >= 0.7x), over all 60,000 training images, epoch by
     epoch (the first fills the per-class pools): per sample in a DataLoader (workers 0, the
-    transform called on each (image, label)), and as a batch transform after the DataLoader.
+    transform called on each (image, label)), as a batch transform after the DataLoader, and
+    per sample in 2 persistent workers (the "auto" pool shared out against a pool per worker).
 
 Run: ``python benchmarks/bench_augment.py`` (``--quick`` for a smoke run; ``--only replace``
 for part (c) alone).
@@ -199,6 +200,18 @@ def bench_replace(gen, base, n: int, epochs: int) -> None:
         loader = DataLoader(_Joint(real, v2.Compose(head + tail)), batch_size=64)
         return len(loader) / timed(lambda: [None for _ in loader])
 
+    loaders: dict[int, DataLoader] = {}  # one per transform, as in a run of several epochs
+
+    def per_sample_workers(t) -> float:
+        """Per sample in 2 persistent workers: the transform (and each worker's pool) lives
+        through the epochs."""
+        if id(t) not in loaders:
+            head = [t] if t is not None else []
+            data = _Joint(real, v2.Compose(head + tail))
+            loaders[id(t)] = DataLoader(data, batch_size=64, num_workers=2, persistent_workers=True)
+        loader = loaders[id(t)]
+        return len(loader) / timed(lambda: [None for _ in loader])
+
     def per_batch(t) -> float:
         def run() -> None:
             for x, y in tensors:
@@ -209,19 +222,22 @@ def bench_replace(gen, base, n: int, epochs: int) -> None:
         return len(tensors) / timed(run)
 
     gen.sample(128, labels=0, device="cpu")  # warm up the generator
-    for name, rate, kw in (
-        ("per sample, workers 0", per_sample, {}),
-        ("batch transform", per_batch, {"normalize": (MEAN, STD)}),
+    for name, rate, kw, pools in (
+        ("per sample, workers 0", per_sample, {}, ("auto", None)),
+        ("batch transform", per_batch, {"normalize": (MEAN, STD)}, ("auto", None)),
+        # "auto" is shared out among the workers (2048 per class each); 4096, an int, is the
+        # pool of each worker (what "auto" was before session 22)
+        ("per sample, 2 persistent workers", per_sample_workers, {}, ("auto", 4096)),
     ):
-        rate(None)  # warm up (page cache, allocator)
-        for pool in ("auto", None):
+        rate(None)  # warm up (page cache, allocator, worker start)
+        for pool in pools:
             t = SyntheticReplace(gen, p=0.5, seed=0, pool=pool, **kw)
             without, with_ = [], []
             for e in range(epochs if pool else 1):
                 without.append(rate(None))
                 with_.append(rate(t))
                 print(
-                    f"SyntheticReplace p=0.5, {name}, pool={t.pool}, epoch {e + 1}: "
+                    f"SyntheticReplace p=0.5, {name}, pool={pool!r}, epoch {e + 1}: "
                     f"{with_[-1]:6.1f} batches/s against {without[-1]:6.1f} without = "
                     f"{with_[-1] / without[-1]:4.2f}x (target >= 0.7)",
                     flush=True,
@@ -230,7 +246,7 @@ def bench_replace(gen, base, n: int, epochs: int) -> None:
                 mean = len(with_) / sum(1 / r for r in with_)
                 mean0 = len(without) / sum(1 / r for r in without)
                 print(
-                    f"SyntheticReplace p=0.5, {name}, pool={t.pool}, {len(with_)} epochs: "
+                    f"SyntheticReplace p=0.5, {name}, pool={pool!r}, {len(with_)} epochs: "
                     f"{mean:6.1f} batches/s against {mean0:6.1f} = {mean / mean0:4.2f}x",
                     flush=True,
                 )

@@ -119,6 +119,7 @@ def test_pool_generates_once_then_reuses(batch, gen):
     assert torch.equal(rows, first) and one.calls == 2
     back = pickle.loads(pickle.dumps(t))  # the pool travels as a setting, not as images
     assert back.pool == 200 and back._streams._blocks == {} and "pool=200" in repr(back)
+    assert back._streams._here == -1  # looked up again in the process that unpickles it
 
 
 def test_pool_auto_size_and_bad_values(gen):
@@ -309,6 +310,32 @@ class _Joint(torch.utils.data.Dataset):
         return self.transform(self.x[i], int(self.y[i]))
 
 
+class _SeedProbe(torch.utils.data.Dataset):
+    def __len__(self):
+        return 4
+
+    def __getitem__(self, i):
+        from ganaug.augment._seeding import stream_seed
+
+        info = torch.utils.data.get_worker_info()
+        return torch.tensor([stream_seed(1), stream_seed(1), stream_seed(2), info.seed])
+
+
+def test_stream_seed_is_mixed_with_each_workers_seed():
+    """The worker mix is kept per (seed, worker seed), never shared between workers or seeds."""
+    from ganaug import _rng
+
+    loader = torch.utils.data.DataLoader(
+        _SeedProbe(), batch_size=None, num_workers=2, generator=torch.Generator().manual_seed(0)
+    )
+    rows = torch.stack(list(loader))
+    for s1, again, s2, wseed in rows.tolist():
+        k = _rng.index_keys(torch.tensor([wseed & 0xFFFFFFFF]), 1, _rng.STREAM_WORKER)
+        assert s1 == again == 1 ^ (int(k[0]) << 20) ^ (wseed >> 32)  # the documented mix
+        assert s2 != s1
+    assert len(set(rows[:, 0].tolist())) == 2  # the two workers draw different streams
+
+
 def test_per_sample_in_workers_is_reproducible_for_a_worker_count(batch, gen):
     x, y = batch
 
@@ -323,6 +350,51 @@ def test_per_sample_in_workers_is_reproducible_for_a_worker_count(batch, gen):
     assert torch.equal(two, epoch(2))  # the same worker count and loader seed: the same bytes
     assert not torch.equal(two, epoch(0))  # README: the bytes depend on the worker count
     assert 0 < int((two != x).flatten(1).any(1).sum()) < 32
+
+
+class _PoolProbe(torch.utils.data.Dataset):
+    """Item i: the next draw of class 3 from ``streams``, its draw number, this process's pool
+    and worker id."""
+
+    def __init__(self, streams, source, n: int):
+        self.streams, self.source, self.n = streams, source, n
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        m = self.streams.assign_one(3)
+        image = self.streams.row(self.source, 3, m, 0, torch.device("cpu")).clone()
+        info = torch.utils.data.get_worker_info()
+        return image, m, self.streams.local_pool(), -1 if info is None else info.id
+
+
+def test_auto_pool_is_shared_out_among_workers(gen):
+    """An "auto" pool is split among W workers (pool / W each, whole blocks), so the workers
+    hold and generate as many distinct images as one process; an int pool is per worker."""
+    from ganaug.augment._seeding import ClassStreams
+
+    def run(streams, workers: int):
+        loader = torch.utils.data.DataLoader(
+            _PoolProbe(streams, gen, 1024), batch_size=64, num_workers=workers
+        )
+        return [torch.cat(parts) for parts in zip(*loader, strict=True)]
+
+    images, draws, pools, ids = run(ClassStreams(pool=512, share=True), 2)
+    assert set(pools.tolist()) == {256} and set(ids.tolist()) == {0, 1}
+    for w in (0, 1):
+        mine = ids == w
+        imgs, ms = images[mine], draws[mine]
+        assert ms.tolist() == list(range(512))  # each worker draws 0..511 of class 3
+        assert torch.equal(imgs[256:], imgs[:256])  # then repeats its share of 256
+        assert len({bytes(r.numpy()) for r in imgs}) == 256
+    images, draws, pools, _ = run(ClassStreams(pool=512, share=False), 2)  # an int pool
+    assert set(pools.tolist()) == {512}
+    images, draws, pools, _ = run(ClassStreams(pool=512, share=True), 0)  # no workers
+    assert set(pools.tolist()) == {512} and torch.equal(images[512:], images[:512])
+    assert len({bytes(r.numpy()) for r in images}) == 512
+    assert SyntheticReplace(gen)._streams.share and SyntheticReplace(gen)._streams.pool == 4096
+    assert not SyntheticReplace(gen, pool=4096)._streams.share
 
 
 # ---- albumentations adapter --------------------------------------------------------------
@@ -377,7 +449,8 @@ def test_albumentations_pool_repeats(fmnist_test, gen):
     out = [pipe(image=img, label=6)["image"] for _ in range(6)]
     assert all(np.array_equal(out[i], out[i + 3]) for i in range(3))
     assert not np.array_equal(out[0], out[1])
-    assert AlbuReplace(gen).pool == 4096
+    assert AlbuReplace(gen).pool == 4096 and AlbuReplace(gen)._streams.share  # shared out
+    assert not AlbuReplace(gen, pool=3)._streams.share
 
 
 def test_albumentations_serialisation_and_pickle(fmnist_test, gen):

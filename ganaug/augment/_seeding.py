@@ -17,7 +17,14 @@ import torch
 
 from .. import _rng
 
-__all__ = ["stream_seed", "coin_flips", "CoinBlocks", "ClassStreams", "resolve_pool"]
+__all__ = [
+    "stream_seed",
+    "coin_flips",
+    "CoinBlocks",
+    "ClassStreams",
+    "resolve_pool",
+    "worker_share",
+]
 
 
 def stream_seed(seed: int) -> int:
@@ -25,8 +32,15 @@ def stream_seed(seed: int) -> int:
     info = torch.utils.data.get_worker_info()
     if info is None:
         return int(seed)
-    k = _rng.index_keys(torch.tensor([info.seed & 0xFFFFFFFF]), int(seed), _rng.STREAM_WORKER)
-    return int(seed) ^ (int(k[0]) << 20) ^ (info.seed >> 32)
+    return _worker_seed(int(seed), info.seed)
+
+
+@functools.lru_cache(maxsize=64)
+def _worker_seed(seed: int, worker_seed: int) -> int:
+    """The mix of :func:`stream_seed`, kept: a per-sample transform asks for it on every call,
+    and the hash costs tens of microseconds of small tensor ops."""
+    k = _rng.index_keys(torch.tensor([worker_seed & 0xFFFFFFFF]), seed, _rng.STREAM_WORKER)
+    return seed ^ (int(k[0]) << 20) ^ (worker_seed >> 32)
 
 
 def coin_flips(start: int, n: int, seed: int, p: float) -> torch.Tensor:
@@ -102,6 +116,15 @@ def resolve_pool(pool: int | str | None, source: Any, block: int = 128) -> int |
     return pool
 
 
+def worker_share(pool: int | None, block: int = 128) -> int | None:
+    """A pool's share in a DataLoader worker: ``pool / num_workers`` rounded down to whole
+    blocks (at least one); ``pool`` itself outside workers or without a pool."""
+    info = torch.utils.data.get_worker_info()
+    if pool is None or info is None:
+        return pool
+    return max(block, pool // info.num_workers // block * block)
+
+
 class ClassStreams:
     """Synthetic samples drawn one class at a time, generated in aligned blocks per class.
 
@@ -111,14 +134,25 @@ class ClassStreams:
     With a ``pool`` the blocks are kept, so each class's stream is generated once and then read
     from memory (``pool`` images per class, as ``GANAugmented`` keeps its synthetic items
     across epochs); without one only the latest block of each stream is kept and every draw is
-    a new image. Class -1 stands for an unconditional source.
+    a new image. With ``share`` (an "auto" pool) each of W DataLoader workers keeps ``pool / W``
+    images per class (:func:`worker_share`), so the workers together hold and generate as many
+    distinct images as one process would, and their pools fill in as many passes. Class -1
+    stands for an unconditional source.
     """
 
-    def __init__(self, block: int = 128, pool: int | None = None) -> None:
+    def __init__(self, block: int = 128, pool: int | None = None, share: bool = False) -> None:
         self.block = block  # one CPU generator call (CALL_ROWS)
         self.pool = pool
+        self.share = share
         self.counts: dict[int, int] = {}
         self._blocks: dict[tuple[int, int, str, int], torch.Tensor] = {}
+        self._here: int | None = -1  # this process's pool; -1: not looked up yet
+
+    def local_pool(self) -> int | None:
+        """The pool of this process: ``pool``, or a worker's share of it (``share``)."""
+        if self._here == -1:
+            self._here = worker_share(self.pool, self.block) if self.share else self.pool
+        return self._here
 
     def assign(self, classes: torch.Tensor | list[int]) -> torch.Tensor:
         """Draw numbers m (k,) int64 for ``classes`` (k,), advancing the per-class counters."""
@@ -133,7 +167,8 @@ class ClassStreams:
 
     def row(self, source, c: int, m: int, seed: int, device: torch.device) -> torch.Tensor:
         """Draw m of class c: a uint8 (C, H, W) view into the kept block (copy to modify)."""
-        b, off = divmod(m if self.pool is None else m % self.pool, self.block)
+        pool = self._here if self._here != -1 else self.local_pool()
+        b, off = divmod(m if pool is None else m % pool, self.block)
         return self._block(source, (seed, c, str(device), b), device)[off]
 
     def fetch(
@@ -152,7 +187,7 @@ class ClassStreams:
         """Block b of stream (seed, c) on ``dev``, for ``key = (seed, c, str(dev), b)``."""
         block = self._blocks.get(key)
         if block is None:
-            if self.pool is None:  # only the latest block of each stream
+            if self._here is None:  # no pool: only the latest block of each stream
                 stale = [k for k in self._blocks if k[:3] == key[:3]]
                 for k in stale:
                     del self._blocks[k]
@@ -169,4 +204,5 @@ class ClassStreams:
         return block
 
     def __getstate__(self) -> dict:
-        return {"block": self.block, "pool": self.pool, "counts": dict(self.counts), "_blocks": {}}
+        state = {"block": self.block, "pool": self.pool, "share": self.share}
+        return {**state, "counts": dict(self.counts), "_blocks": {}, "_here": -1}

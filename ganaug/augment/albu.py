@@ -46,7 +46,7 @@ class SyntheticReplace(A.ImageOnlyTransform):
     The m-th replaced image of class c is draw m of class c (``ganaug.augment._seeding``),
     taken from per-class blocks of 128 generated at once and kept in a per-class pool of
     ``pool`` images, as in the torchvision transform; inside DataLoader workers the seed is
-    mixed with the worker's seed.
+    mixed with the worker's seed, and an "auto" pool is shared out among the workers.
 
     Args:
         source: a SampleSource.
@@ -87,7 +87,8 @@ class SyntheticReplace(A.ImageOnlyTransform):
         self.source, self.label_key, self.name = source, label_key, name
         self.normalize = normalize
         self.pool = resolve_pool(pool, source)
-        self._streams = ClassStreams(pool=self.pool)  # per-class counters and cached blocks
+        # per-class counters and cached blocks; an "auto" pool is shared out among workers
+        self._streams = ClassStreams(pool=self.pool, share=pool == "auto")
 
     def _label(self, data: dict[str, Any]) -> Any:
         keys = [k for k in data if k not in ("image", "images")]

@@ -80,8 +80,9 @@ class SyntheticReplace(Transform):
     pool is full a replaced row costs a copy, not a generator call. Inside DataLoader workers
     the seed is mixed with the worker's seed, so the bytes depend on the worker count (each
     worker has its own stream and its own pool, kept across epochs only with
-    ``persistent_workers=True``); use it as a batch transform after the DataLoader, or
-    ``GANAugmented``, for bytes that do not.
+    ``persistent_workers=True``; an "auto" pool is shared out, ``pool / num_workers`` images per
+    class in each, so W workers fill their pools in as many passes as one process); use it as a
+    batch transform after the DataLoader, or ``GANAugmented``, for bytes that do not.
 
     Args:
         source: a SampleSource.
@@ -92,8 +93,9 @@ class SyntheticReplace(Transform):
             they match normalised float inputs.
         pool: distinct synthetic images per class (draw m of a class is image ``m % pool``):
             "auto" (up to 4096 per class within 256 MiB of uint8 images; see
-            :func:`ganaug.augment._seeding.resolve_pool`), an int, or None for a new image at
-            every draw (a generator call per 128 draws of a class, for the whole run).
+            :func:`ganaug.augment._seeding.resolve_pool`; in DataLoader workers each keeps its
+            share), an int (in each worker), or None for a new image at every draw (a
+            generator call per 128 draws of a class, for the whole run).
 
     Example:
         >>> to_float = v2.ToDtype(torch.float32, scale=True)
@@ -130,7 +132,8 @@ class SyntheticReplace(Transform):
         self._seen = {"rows": 0}  # rows seen so far (main process, or this worker); a dict, as
         # nn.Module.__setattr__ costs more per call than the rest of the per-sample path
         self.pool = resolve_pool(pool, source)
-        self._streams = ClassStreams(pool=self.pool)  # per-class draw counters, cached blocks
+        # per-class draw counters, cached blocks; an "auto" pool is shared out among workers
+        self._streams = ClassStreams(pool=self.pool, share=pool == "auto")
         self._flips = CoinBlocks()  # the row stream's coin flips, 4096 at a time
         self._pil_ok: set[tuple[str, tuple[int, int]]] = set()  # PIL (mode, size) checked
         self._call: dict[str, Any] = {"label": None}  # the call in progress (a plain dict too)
