@@ -181,13 +181,15 @@ class _Joint(torch.utils.data.Dataset):
         return self.transform(*self.base[i])
 
 
-def bench_replace(gen, base, n: int, epochs: int) -> None:
+def bench_replace(gen, base, n: int, epochs: int, device: str = "cpu") -> None:
     """Batches/s of a v2 pipeline with and without SyntheticReplace(p=0.5), epoch by epoch.
 
     One transform lives through ``epochs`` passes over ``n`` images (as in a training run with
     workers 0 or persistent workers), each pass timed right after a pass without it: the first
     pass fills the per-class pools (every replaced row is generated), later ones reuse them.
-    ``pool=None`` (a new image at every draw) is timed for one pass, for reference."""
+    ``pool=None`` (a new image at every draw) is timed for one pass, for reference. With a GPU
+    ``device`` the workers-0 transform generates there (``device=``), and the batch transform
+    runs on the batches moved to it; the workers generate on their CPUs."""
     from ganaug.augment import SyntheticReplace
 
     real = Subset(base, range(n))
@@ -215,15 +217,17 @@ def bench_replace(gen, base, n: int, epochs: int) -> None:
     def per_batch(t) -> float:
         def run() -> None:
             for x, y in tensors:
-                x = norm(x)
+                x = norm(x.to(device))
                 if t is not None:
                     x, y = t(x, y)
+            if device != "cpu":
+                torch.cuda.synchronize()
 
         return len(tensors) / timed(run)
 
-    gen.sample(128, labels=0, device="cpu")  # warm up the generator
+    gen.sample(128, labels=0, device=device)  # warm up the generator (and its device copy)
     for name, rate, kw, pools in (
-        ("per sample, workers 0", per_sample, {}, ("auto", None)),
+        ("per sample, workers 0", per_sample, {"device": device}, ("auto", None)),
         ("batch transform", per_batch, {"normalize": (MEAN, STD)}, ("auto", None)),
         # "auto" is shared out among the workers (2048 per class each); 4096, an int, is the
         # pool of each worker (what "auto" was before session 22)
@@ -255,7 +259,7 @@ def bench_replace(gen, base, n: int, epochs: int) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default=None, help="model file (default: bundled fashion-mnist)")
-    p.add_argument("--device", default="cpu", help="device for part (b)")
+    p.add_argument("--device", default="cpu", help="device for parts (b) and (c)")
     p.add_argument("--data", default=None, help="Fashion-MNIST root (default: ganaug's)")
     p.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
     p.add_argument("--only", choices=("dataset", "mixer", "replace"), default=None)
@@ -264,7 +268,8 @@ def main() -> None:
     gen, _ = load_source(args.model, "cpu")
     if args.only in (None, "replace"):
         pil = fashion_mnist(args.data, train=True)
-        bench_replace(gen, pil, 1024 if args.quick else len(pil), 2 if args.quick else 4)
+        n, epochs = (1024, 2) if args.quick else (len(pil), 4)
+        bench_replace(gen, pil, n, epochs, args.device)
     if args.only == "replace":
         return
     # uint8 tensors out of the loader (normalise on the device): the per-item pipeline stays

@@ -97,6 +97,51 @@ class _Counting:
         return self.source.sample(*args, **kwargs)
 
 
+class _Elsewhere(_Counting):
+    """Records the device each block is asked on, and makes it on the CPU: "meta" stands in
+    for a GPU on a machine without one."""
+
+    def __init__(self, source) -> None:
+        super().__init__(source)
+        self.devices = []
+
+    def sample(self, *args, device=None, **kwargs):
+        self.devices.append(torch.device(device))
+        return super().sample(*args, device="cpu", **kwargs)
+
+
+def test_device_generates_there_and_returns_on_the_inputs_device(fmnist_test, batch, gen):
+    x, y = batch
+    src = _Elsewhere(gen)
+    t = SyntheticReplace(src, p=1.0, seed=5, device="meta")
+    assert "device=meta" in repr(t) and "device" not in repr(SyntheticReplace(gen))
+    rows = torch.stack([t(x[i], int(y[i]))[0] for i in range(8)])  # per sample, CPU tensors
+    pil, _ = t(fmnist_test[0][0], fmnist_test[0][1])
+    assert rows.device.type == "cpu" and isinstance(pil, PIL.Image.Image)
+    assert src.devices and set(src.devices) == {torch.device("meta")}
+    here = SyntheticReplace(gen, p=1.0, seed=5)  # generated on the input's device: same bytes
+    assert torch.equal(rows, torch.stack([here(x[i], int(y[i]))[0] for i in range(8)]))
+    batched = SyntheticReplace(_Elsewhere(gen), p=1.0, seed=5, device="meta")(x[:8], y[:8])[0]
+    assert torch.equal(batched, rows)
+    back = pickle.loads(pickle.dumps(t))  # the setting travels to DataLoader workers
+    assert back._streams.device == torch.device("meta")
+    # one generator call makes as many blocks of 128 as the device's call has rows (CUDA pads
+    # every call to 1,024): 256 on "meta", so 300 draws of a class cost 2 calls, not 3
+    xs, ys = x[:1].expand(300, -1, -1, -1), torch.full((300,), 3)
+    for pool in (4096, None):
+        cpu, far = _Counting(gen), _Elsewhere(gen)
+        a = SyntheticReplace(cpu, p=1.0, seed=5, pool=pool)(xs, ys)[0]
+        b = SyntheticReplace(far, p=1.0, seed=5, pool=pool, device="meta")(xs, ys)[0]
+        assert torch.equal(a, b) and (cpu.calls, far.calls) == (3, 2)
+
+
+def test_device_in_a_worker_is_a_clear_error(batch, gen):
+    x, y = batch
+    ds = _Joint(x, y, SyntheticReplace(_Elsewhere(gen), p=1.0, seed=5, device="meta"))
+    with pytest.raises(RuntimeError, match="DataLoader worker, where CUDA cannot start"):
+        next(iter(torch.utils.data.DataLoader(ds, batch_size=4, num_workers=1)))
+
+
 def test_pool_generates_once_then_reuses(batch, gen):
     x, _ = batch
     y = torch.full((300,), 3)
@@ -451,6 +496,17 @@ def test_albumentations_pool_repeats(fmnist_test, gen):
     assert not np.array_equal(out[0], out[1])
     assert AlbuReplace(gen).pool == 4096 and AlbuReplace(gen)._streams.share  # shared out
     assert not AlbuReplace(gen, pool=3)._streams.share
+
+
+def test_albumentations_device(fmnist_test, gen):
+    from ganaug.augment.albu import SyntheticReplace as AlbuReplace
+
+    img = fmnist_test.data[0].numpy()[..., None]
+    src = _Elsewhere(gen)
+    there = A.Compose([AlbuReplace(src, p=1.0, device="meta")], seed=2)(image=img, label=6)
+    here = A.Compose([AlbuReplace(gen, p=1.0)], seed=2)(image=img, label=6)
+    assert set(src.devices) == {torch.device("meta")}
+    assert np.array_equal(there["image"], here["image"])
 
 
 def test_albumentations_serialisation_and_pickle(fmnist_test, gen):

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from .. import _rng
+from ..sources.base import call_rows
 
 __all__ = [
     "stream_seed",
@@ -130,20 +131,29 @@ class ClassStreams:
 
     The m-th draw of class c is sample ``m % pool`` of a class seed derived from (seed, c), so a
     draw is a pure function of (seed, c, m) and single-sample transforms cost one generator call
-    per ``block`` draws of a class, not one per draw (128: the rows of one CPU generator call).
+    per ``block`` draws of a class, not one per draw (128: the rows of one CPU generator call;
+    a device whose calls have more rows, CUDA's 1,024, makes that many blocks per call).
     With a ``pool`` the blocks are kept, so each class's stream is generated once and then read
     from memory (``pool`` images per class, as ``GANAugmented`` keeps its synthetic items
-    across epochs); without one only the latest block of each stream is kept and every draw is
-    a new image. With ``share`` (an "auto" pool) each of W DataLoader workers keeps ``pool / W``
-    images per class (:func:`worker_share`), so the workers together hold and generate as many
-    distinct images as one process would, and their pools fill in as many passes. Class -1
-    stands for an unconditional source.
+    across epochs); without one only the latest call's blocks of each stream are kept and every
+    draw is a new image. Blocks are generated on ``device`` (None: the device they are asked
+    for) and kept on the device they are asked for. With ``share`` (an "auto" pool) each of W
+    DataLoader workers keeps ``pool / W`` images per class (:func:`worker_share`), so the
+    workers together hold and generate as many distinct images as one process would, and their
+    pools fill in as many passes. Class -1 stands for an unconditional source.
     """
 
-    def __init__(self, block: int = 128, pool: int | None = None, share: bool = False) -> None:
+    def __init__(
+        self,
+        block: int = 128,
+        pool: int | None = None,
+        share: bool = False,
+        device: str | torch.device | None = None,
+    ) -> None:
         self.block = block  # one CPU generator call (CALL_ROWS)
         self.pool = pool
         self.share = share
+        self.device = None if device is None else torch.device(device)  # None: the output's
         self.counts: dict[int, int] = {}
         self._blocks: dict[tuple[int, int, str, int], torch.Tensor] = {}
         self._here: int | None = -1  # this process's pool; -1: not looked up yet
@@ -187,22 +197,39 @@ class ClassStreams:
         """Block b of stream (seed, c) on ``dev``, for ``key = (seed, c, str(dev), b)``."""
         block = self._blocks.get(key)
         if block is None:
-            if self._here is None:  # no pool: only the latest block of each stream
+            if self._here is None:  # no pool: only the latest call's blocks of each stream
                 stale = [k for k in self._blocks if k[:3] == key[:3]]
                 for k in stale:
                     del self._blocks[k]
-            seed, c, _, b = key
-            block, _ = source.sample(
-                self.block,
+            seed, c, d, b = key
+            gen = self._generation_device(dev)
+            per_call = max(1, call_rows(gen) // self.block)  # blocks in one generator call
+            b0 = b // per_call * per_call  # (1 on the CPU; 8 on CUDA, which pads calls to 1024)
+            images, _ = source.sample(
+                per_call * self.block,
                 labels=None if c < 0 else c,
                 seed=_class_seed(seed, c),
-                start=b * self.block,
-                device=dev,
+                start=b0 * self.block,
+                device=gen,
                 output="uint8",
             )
-            block = self._blocks[key] = block.to(dev)
+            images = images.to(dev)
+            for j in range(per_call):
+                self._blocks[(seed, c, d, b0 + j)] = images[j * self.block : (j + 1) * self.block]
+            block = self._blocks[key]
         return block
 
+    def _generation_device(self, dev: torch.device) -> torch.device:
+        gen = self.device or dev
+        if gen.type != "cpu" and gen != dev and torch.utils.data.get_worker_info() is not None:
+            raise RuntimeError(
+                f"expected to generate on {gen} in the main process, but this is a DataLoader "
+                f"worker, where CUDA cannot start (forked workers): use device=None (generate "
+                f"on the CPU in each worker), num_workers=0, or the transform on whole batches "
+                f"after the DataLoader"
+            )
+        return gen
+
     def __getstate__(self) -> dict:
-        state = {"block": self.block, "pool": self.pool, "share": self.share}
+        state = {"block": self.block, "pool": self.pool, "share": self.share, "device": self.device}
         return {**state, "counts": dict(self.counts), "_blocks": {}, "_here": -1}

@@ -59,6 +59,8 @@ class SyntheticReplace(A.ImageOnlyTransform):
         p: probability of replacing.
         pool: distinct synthetic images per class: "auto", an int, or None (see
             :class:`ganaug.augment.SyntheticReplace`).
+        device: where synthetic blocks are generated (None: the CPU); ``"cuda"`` generates on
+            the GPU and copies the images back, in the main process only (``num_workers=0``).
 
     Example:
         >>> t = A.Compose([SyntheticReplace(ganaug.load(), p=0.3)], seed=0)  # doctest: +SKIP
@@ -71,6 +73,7 @@ class SyntheticReplace(A.ImageOnlyTransform):
         name: str | None
         normalize: Any
         pool: Any
+        device: Any
 
     def __init__(
         self,
@@ -80,15 +83,16 @@ class SyntheticReplace(A.ImageOnlyTransform):
         p: float = 0.5,
         normalize: tuple[Any, Any] | None = None,
         pool: int | str | None = "auto",
+        device: str | torch.device | None = None,
     ):
         super().__init__(p=p)
         if normalize is not None:
             F.check_normalize(normalize, source.image_shape[0])
         self.source, self.label_key, self.name = source, label_key, name
         self.normalize = normalize
-        self.pool = resolve_pool(pool, source)
+        self.pool, self.device = resolve_pool(pool, source), device
         # per-class counters and cached blocks; an "auto" pool is shared out among workers
-        self._streams = ClassStreams(pool=self.pool, share=pool == "auto")
+        self._streams = ClassStreams(pool=self.pool, share=pool == "auto", device=device)
 
     def _label(self, data: dict[str, Any]) -> Any:
         keys = [k for k in data if k not in ("image", "images")]
@@ -161,7 +165,7 @@ class SyntheticReplace(A.ImageOnlyTransform):
             )
 
     def get_transform_init_args_names(self) -> tuple[str, ...]:
-        return ("label_key", "name", "normalize", "pool")
+        return ("label_key", "name", "normalize", "pool", "device")
 
     @classmethod
     def is_serializable(cls) -> bool:

@@ -74,12 +74,12 @@ class SyntheticReplace(Transform):
     Which rows are replaced and by which synthetic sample is decided from counters (rows seen,
     draws per class; see :mod:`ganaug.augment._seeding`): the same seed gives the same bytes,
     and a batch gives the same result as its rows one by one. Synthetic images come from
-    per-class blocks of 128 made on the input's device, so single samples do not cost a
-    generator call each, and each class draws from a pool of ``pool`` images that is generated
-    once and then reused, as ``GANAugmented`` keeps its synthetic items across epochs: after the
-    pool is full a replaced row costs a copy, not a generator call. Inside DataLoader workers
-    the seed is mixed with the worker's seed, so the bytes depend on the worker count (each
-    worker has its own stream and its own pool, kept across epochs only with
+    per-class blocks of 128 made on the input's device (or on ``device``), so single samples do
+    not cost a generator call each, and each class draws from a pool of ``pool`` images that is
+    generated once and then reused, as ``GANAugmented`` keeps its synthetic items across
+    epochs: after the pool is full a replaced row costs a copy, not a generator call. Inside
+    DataLoader workers the seed is mixed with the worker's seed, so the bytes depend on the
+    worker count (each worker has its own stream and its own pool, kept across epochs only with
     ``persistent_workers=True``; an "auto" pool is shared out, ``pool / num_workers`` images per
     class in each, so W workers fill their pools in as many passes as one process); use it as a
     batch transform after the DataLoader, or ``GANAugmented``, for bytes that do not.
@@ -96,6 +96,10 @@ class SyntheticReplace(Transform):
             :func:`ganaug.augment._seeding.resolve_pool`; in DataLoader workers each keeps its
             share), an int (in each worker), or None for a new image at every draw (a
             generator call per 128 draws of a class, for the whole run).
+        device: where synthetic blocks are generated; None: on the input's device. A GPU
+            (``"cuda"``) lets a per-sample pipeline of CPU images generate there and copy the
+            images back, in the main process only (``num_workers=0``): CUDA cannot start in a
+            forked DataLoader worker, and the transform says so there.
 
     Example:
         >>> to_float = v2.ToDtype(torch.float32, scale=True)
@@ -114,6 +118,7 @@ class SyntheticReplace(Transform):
         labels_getter: str | Callable[[Any], Any] = "default",
         normalize: tuple[Any, Any] | None = None,
         pool: int | str | None = "auto",
+        device: str | torch.device | None = None,
     ) -> None:
         super().__init__()
         if not 0.0 <= p <= 1.0:
@@ -133,7 +138,7 @@ class SyntheticReplace(Transform):
         # nn.Module.__setattr__ costs more per call than the rest of the per-sample path
         self.pool = resolve_pool(pool, source)
         # per-class draw counters, cached blocks; an "auto" pool is shared out among workers
-        self._streams = ClassStreams(pool=self.pool, share=pool == "auto")
+        self._streams = ClassStreams(pool=self.pool, share=pool == "auto", device=device)
         self._flips = CoinBlocks()  # the row stream's coin flips, 4096 at a time
         self._pil_ok: set[tuple[str, tuple[int, int]]] = set()  # PIL (mode, size) checked
         self._call: dict[str, Any] = {"label": None}  # the call in progress (a plain dict too)
@@ -298,4 +303,5 @@ class SyntheticReplace(Transform):
     def extra_repr(self) -> str:
         return (
             f"source={type(self.source).__name__}, p={self.p}, seed={self.seed}, pool={self.pool}"
+            + (f", device={self._streams.device}" if self._streams.device is not None else "")
         )
