@@ -57,6 +57,9 @@ set scores each condition, and is used for nothing else. Conditions, one small C
                          synthetic ones teach wrong; with the suffix " 1/4" or " 1/2" the
                          fine-tune takes that share of the budget instead, with " LR/4" it
                          peaks at a quarter of the learning rate (validation picks among them);
+  ganaug 2x teacher-labelled pretrain, real fine-tune (and auto)
+                         the same, with each synthetic row taught as half its class and half
+                         the resample +aug classifier's softmax (real rows stay one-hot);
   resample +aug, two-phase
                          its control: the same two parts on the real rows alone (what the
                          schedule is worth without synthetic rows).
@@ -144,6 +147,14 @@ PRETRAIN = {
     for level in ("2x", "auto")
 }
 GAN_VARIANTS += tuple(PRETRAIN)
+# pretrain / fine-tune with the synthetic rows' targets half their class, half what the resample
+# +aug classifier of the same split says they show (its softmax): a shirt drawn like a T-shirt
+# is taught as partly a T-shirt
+TEACHER = 0.5  # the conditioning label's share of a synthetic row's target
+TEACHER_VARIANTS = {
+    f"ganaug {level} teacher-labelled pretrain, real fine-tune": level for level in ("2x", "auto")
+}
+GAN_VARIANTS += tuple(TEACHER_VARIANTS)
 CONDITIONS = BASELINES + GAN_BASES + GAN_VARIANTS
 METRICS = ("acsa", "gm", "f1", "minority_acc")
 
@@ -217,11 +228,13 @@ def fit(
     batch: int = 64,
     init: nn.Module | None = None,
     max_lr: float = LR,
+    targets: torch.Tensor | None = None,
 ) -> DomainClassifier:
     """Train the small CNN on uint8 ``images``: ``steps`` batches drawn by ``weights`` (None:
     uniform), cross-entropy on ``logits + adjust`` when given (the logit-adjusted loss; the
     returned model predicts with the plain logits). ``init``: start from a copy of this
-    model's weights (a fine-tune) instead of a fresh one."""
+    model's weights (a fine-tune) instead of a fresh one. ``targets``: (N, K) class
+    probabilities per row, the loss's targets instead of ``labels`` (soft labels)."""
     transform = classical_aug() if aug else None
     order = batch_indices(weights, len(labels), steps=steps, batch=batch, seed=seed)
     with torch.random.fork_rng(devices=[]):  # v2 draws from the global RNG: seed it, restore it
@@ -233,7 +246,7 @@ def fit(
         sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=max_lr, total_steps=steps)
         model.train()
         for i in order:
-            x, y = images[i], labels[i]
+            x, y = images[i], labels[i] if targets is None else targets[i]
             if transform is not None:
                 x = torch.stack([transform(im) for im in x])  # per-item random parameters
             logits = model(x.float() / 127.5 - 1)
@@ -450,8 +463,35 @@ def run_one(
             ),
             base=f"{recipe} {lv}",
         )
+    for name, lv in TEACHER_VARIANTS.items():
+        record(
+            name,
+            lambda lv=lv: pretrain_fine_tune(
+                *topped_up(recipe, lv),
+                x,
+                y,
+                targets=teacher_targets(resample_aug(), *topped_up(recipe, lv), n_real=len(y)),
+                **common,
+            ),
+            base=f"{recipe} {lv}",
+        )
     print(f"{protocol} seed={seed}: {time.time() - t0:.0f} s", flush=True)
     return rows
+
+
+@torch.no_grad()
+def teacher_targets(
+    teacher: nn.Module, images: torch.Tensor, labels: torch.Tensor, *, n_real: int
+) -> torch.Tensor:
+    """(N, K) targets: one-hot for the first ``n_real`` (real) rows; for the synthetic rows after
+    them, :data:`TEACHER` of their class plus the rest of ``teacher``'s softmax."""
+    k = teacher(images[:1].float() / 127.5 - 1).shape[1]
+    out = nn.functional.one_hot(labels, k).float()
+    syn = images[n_real:]
+    if len(syn):
+        probs = torch.cat([teacher(x.float() / 127.5 - 1).softmax(1) for x in syn.split(1000)])
+        out[n_real:] = TEACHER * out[n_real:] + (1 - TEACHER) * probs
+    return out
 
 
 def pretrain_fine_tune(
@@ -465,15 +505,25 @@ def pretrain_fine_tune(
     seed: int,
     fine_tune: float = FINE_TUNE,
     fine_tune_lr: float = LR / 2,
+    targets: torch.Tensor | None = None,
 ) -> nn.Module:
     """The same step budget in two parts, both resampled and augmented: the first on the
     topped-up rows (``xa``, ``ya``: real + synthetic), the last ``fine_tune`` share on the
     real rows (``x``, ``y``) alone from those weights, peaking at ``fine_tune_lr`` (half the
     learning rate), so what the synthetic rows get wrong (a class drawn like another) is
-    trained out on real images."""
+    trained out on real images. ``targets``: soft targets of the topped-up rows (see
+    :func:`fit`)."""
     n_ft = max(1, round(steps * fine_tune))
     common = {"num_classes": num_classes, "aug": True}
-    pre = fit(xa, ya, weights=balancing_weights(ya), steps=steps - n_ft, seed=seed, **common)
+    pre = fit(
+        xa,
+        ya,
+        weights=balancing_weights(ya),
+        steps=steps - n_ft,
+        seed=seed,
+        targets=targets,
+        **common,
+    )
     return fit(
         x,
         y,

@@ -238,3 +238,35 @@ def test_quick_run_scores_every_condition_on_both_protocols(tmp_path, data_root,
         assert plain["acsa"] > 0.4  # 60 steps on a quarter of the images: well above chance
         assert f"### {protocol} (1 seeds: [0])" in r.stdout
     assert len(list((tmp_path / "gans").glob("*.safetensors"))) == 6  # three recipes, two protocols
+
+
+def test_teacher_targets_keep_real_rows_hard_and_mix_synthetic_ones(bench):
+    torch.manual_seed(0)
+    teacher = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(28 * 28, 3)).eval()
+    x = torch.randint(0, 256, (10, 1, 28, 28), dtype=torch.uint8)
+    y = torch.tensor([0, 1, 2, 0, 1, 2, 2, 2, 1, 0])
+    t = bench.teacher_targets(teacher, x, y, n_real=6)
+    assert t.shape == (10, 3) and torch.allclose(t.sum(1), torch.ones(10))
+    assert torch.equal(t[:6], torch.nn.functional.one_hot(y[:6], 3).float())  # real: hard
+    with torch.no_grad():
+        probs = teacher(x[6:].float() / 127.5 - 1).softmax(1)
+    want = bench.TEACHER * torch.nn.functional.one_hot(y[6:], 3).float()
+    assert torch.allclose(t[6:], want + (1 - bench.TEACHER) * probs)
+    assert (t[6:].gather(1, y[6:, None]) >= bench.TEACHER).all()  # the class keeps its share
+
+
+def test_fit_trains_on_soft_targets_when_given(bench):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 256, (32, 1, 28, 28), dtype=torch.uint8, generator=g)
+    y = torch.tensor([0, 1] * 16)
+    hard = bench.fit(x, y, num_classes=2, steps=3, seed=0)
+    onehot = bench.fit(
+        x, y, num_classes=2, steps=3, seed=0, targets=torch.nn.functional.one_hot(y, 2).float()
+    )
+    flipped = bench.fit(
+        x, y, num_classes=2, steps=3, seed=0, targets=torch.nn.functional.one_hot(1 - y, 2).float()
+    )
+    for k, v in hard.state_dict().items():
+        assert torch.allclose(v, onehot.state_dict()[k], atol=1e-6), k  # one-hot = hard labels
+    w = next(iter(hard.state_dict()))
+    assert not torch.allclose(hard.state_dict()[w], flipped.state_dict()[w])
