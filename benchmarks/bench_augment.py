@@ -11,8 +11,9 @@
 (c) ``SyntheticReplace`` (p = 0.5) in a torchvision v2 pipeline against the same pipeline
     without it, in the same run (target >= 0.7x), over all 60,000 training images, epoch by
     epoch (the first fills the per-class pools): per sample in a DataLoader (workers 0, the
-    transform called on each (image, label)), as a batch transform after the DataLoader, and
-    per sample in 2 persistent workers (the "auto" pool shared out against a pool per worker).
+    transform called on each (image, label)), as a batch transform after the DataLoader, per
+    sample in 2 persistent workers (the "auto" pool shared out against a pool per worker), and
+    per sample from an exported HDF5 file of as many images as the pool (the export timed apart).
 
 Run: ``python benchmarks/bench_augment.py`` (``--quick`` for a smoke run; ``--only replace``
 for part (c) alone).
@@ -22,7 +23,9 @@ from __future__ import annotations
 
 import argparse
 import platform
+import tempfile
 import time
+from pathlib import Path
 
 import torch
 from _common import load_source  # benchmarks/ is on sys.path when run as a script
@@ -30,6 +33,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Subset
 from torchvision.transforms import v2
 
+import ganaug
 from ganaug.augment import GANAugmented, SyntheticMixer, mix
 from ganaug.data import fashion_mnist
 
@@ -226,34 +230,50 @@ def bench_replace(gen, base, n: int, epochs: int, device: str = "cpu") -> None:
         return len(tensors) / timed(run)
 
     gen.sample(128, labels=0, device=device)  # warm up the generator (and its device copy)
-    for name, rate, kw, pools in (
-        ("per sample, workers 0", per_sample, {"device": device}, ("auto", None)),
-        ("batch transform", per_batch, {"normalize": (MEAN, STD)}, ("auto", None)),
-        # "auto" is shared out among the workers (2048 per class each); 4096, an int, is the
-        # pool of each worker (what "auto" was before session 22)
-        ("per sample, 2 persistent workers", per_sample_workers, {}, ("auto", 4096)),
-    ):
-        rate(None)  # warm up (page cache, allocator, worker start)
-        for pool in pools:
-            t = SyntheticReplace(gen, p=0.5, seed=0, pool=pool, **kw)
-            without, with_ = [], []
-            for e in range(epochs if pool else 1):
-                without.append(rate(None))
-                with_.append(rate(t))
-                print(
-                    f"SyntheticReplace p=0.5, {name}, pool={pool!r}, epoch {e + 1}: "
-                    f"{with_[-1]:6.1f} batches/s against {without[-1]:6.1f} without = "
-                    f"{with_[-1] / without[-1]:4.2f}x (target >= 0.7)",
-                    flush=True,
-                )
-            if len(with_) > 1:  # time-weighted: batches over seconds, all epochs
-                mean = len(with_) / sum(1 / r for r in with_)
-                mean0 = len(without) / sum(1 / r for r in without)
-                print(
-                    f"SyntheticReplace p=0.5, {name}, pool={pool!r}, {len(with_)} epochs: "
-                    f"{mean:6.1f} batches/s against {mean0:6.1f} = {mean / mean0:4.2f}x",
-                    flush=True,
-                )
+    with tempfile.TemporaryDirectory() as tmp:
+        h5 = exported_pool(gen, Path(tmp) / "pool.h5", min(n, 4096 * max(1, gen.num_classes)))
+        for name, rate, source, kw, pools in (
+            ("per sample, workers 0", per_sample, gen, {"device": device}, ("auto", None)),
+            ("batch transform", per_batch, gen, {"normalize": (MEAN, STD)}, ("auto", None)),
+            # "auto" is shared out among the workers (2048 per class each); 4096, an int, is
+            # the pool of each worker (what "auto" was before session 22)
+            ("per sample, 2 persistent workers", per_sample_workers, gen, {}, ("auto", 4096)),
+            # the CPU's way around the generation: export once, replace from the file
+            ("per sample, workers 0, exported file", per_sample, h5, {}, ("auto",)),
+        ):
+            rate(None)  # warm up (page cache, allocator, worker start)
+            for pool in pools:
+                t = SyntheticReplace(source, p=0.5, seed=0, pool=pool, **kw)
+                replace_passes(t, rate, f"{name}, pool={pool!r}", epochs if pool else 1)
+
+
+def exported_pool(gen, path: Path, n: int):
+    """``ganaug.export`` of ``n`` class-balanced images, timed, read back as an H5Dataset."""
+    t0 = time.perf_counter()
+    ganaug.export(gen, path, n=n, progress=False)
+    print(f"export of {n} images for the file source: {time.perf_counter() - t0:.1f} s", flush=True)
+    return ganaug.H5Dataset(path)
+
+
+def replace_passes(t, rate, name: str, epochs: int) -> None:
+    """``epochs`` passes with ``t``, each right after one without it; prints the ratios."""
+    without, with_ = [], []
+    for e in range(epochs):
+        without.append(rate(None))
+        with_.append(rate(t))
+        print(
+            f"SyntheticReplace p=0.5, {name}, epoch {e + 1}: {with_[-1]:6.1f} batches/s against "
+            f"{without[-1]:6.1f} without = {with_[-1] / without[-1]:4.2f}x (target >= 0.7)",
+            flush=True,
+        )
+    if len(with_) > 1:  # time-weighted: batches over seconds, all epochs
+        mean = len(with_) / sum(1 / r for r in with_)
+        mean0 = len(without) / sum(1 / r for r in without)
+        print(
+            f"SyntheticReplace p=0.5, {name}, {len(with_)} epochs: "
+            f"{mean:6.1f} batches/s against {mean0:6.1f} = {mean / mean0:4.2f}x",
+            flush=True,
+        )
 
 
 def main() -> None:
