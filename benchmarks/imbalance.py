@@ -470,7 +470,7 @@ def run_one(
                 *topped_up(recipe, lv),
                 x,
                 y,
-                targets=teacher_targets(resample_aug(), *topped_up(recipe, lv), n_real=len(y)),
+                targets=teacher_targets(resample_aug(), *topped_up(recipe, lv), n_real=len(y), k=k),
                 **common,
             ),
             base=f"{recipe} {lv}",
@@ -481,11 +481,11 @@ def run_one(
 
 @torch.no_grad()
 def teacher_targets(
-    teacher: nn.Module, images: torch.Tensor, labels: torch.Tensor, *, n_real: int
+    teacher: nn.Module, images: torch.Tensor, labels: torch.Tensor, *, n_real: int, k: int
 ) -> torch.Tensor:
     """(N, K) targets: one-hot for the first ``n_real`` (real) rows; for the synthetic rows after
-    them, :data:`TEACHER` of their class plus the rest of ``teacher``'s softmax."""
-    k = teacher(images[:1].float() / 127.5 - 1).shape[1]
+    them, :data:`TEACHER` of their class plus the rest of ``teacher``'s softmax (``k``
+    classes)."""
     out = nn.functional.one_hot(labels, k).float()
     syn = images[n_real:]
     if len(syn):

@@ -245,7 +245,7 @@ def test_teacher_targets_keep_real_rows_hard_and_mix_synthetic_ones(bench):
     teacher = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(28 * 28, 3)).eval()
     x = torch.randint(0, 256, (10, 1, 28, 28), dtype=torch.uint8)
     y = torch.tensor([0, 1, 2, 0, 1, 2, 2, 2, 1, 0])
-    t = bench.teacher_targets(teacher, x, y, n_real=6)
+    t = bench.teacher_targets(teacher, x, y, n_real=6, k=3)
     assert t.shape == (10, 3) and torch.allclose(t.sum(1), torch.ones(10))
     assert torch.equal(t[:6], torch.nn.functional.one_hot(y[:6], 3).float())  # real: hard
     with torch.no_grad():
