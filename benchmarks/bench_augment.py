@@ -195,27 +195,25 @@ def bench_replace(gen, base, n: int, epochs: int, device: str = "cpu") -> None:
     ``device`` the workers-0 transform generates there (``device=``), and the batch transform
     runs on the batches moved to it; the workers generate on their CPUs."""
     from ganaug.augment import SyntheticReplace
+    from ganaug.augment._seeding import resolve_pool
 
     real = Subset(base, range(n))
     tail = [v2.PILToTensor(), v2.ToDtype(torch.float32, scale=True), v2.Normalize(MEAN, STD)]
     norm = v2.Normalize(MEAN, STD)
     tensors = DataLoader(_Joint(real, v2.Compose(tail[:2])), batch_size=64)  # x in [0, 1]
 
-    def per_sample(t) -> float:
-        head = [t] if t is not None else []
-        loader = DataLoader(_Joint(real, v2.Compose(head + tail)), batch_size=64)
-        return len(loader) / timed(lambda: [None for _ in loader])
+    loaders: dict[tuple[int, int], DataLoader] = {}  # one per (transform, workers), kept
 
-    loaders: dict[int, DataLoader] = {}  # one per transform, as in a run of several epochs
-
-    def per_sample_workers(t) -> float:
-        """Per sample in 2 persistent workers: the transform (and each worker's pool) lives
-        through the epochs."""
-        if id(t) not in loaders:
+    def per_sample(t, workers: int = 0) -> float:
+        """Per sample in a DataLoader; its workers persist, so the transform (and each
+        worker's pool) lives through the epochs."""
+        if (id(t), workers) not in loaders:
             head = [t] if t is not None else []
             data = _Joint(real, v2.Compose(head + tail))
-            loaders[id(t)] = DataLoader(data, batch_size=64, num_workers=2, persistent_workers=True)
-        loader = loaders[id(t)]
+            loaders[id(t), workers] = DataLoader(
+                data, batch_size=64, num_workers=workers, persistent_workers=workers > 0
+            )
+        loader = loaders[id(t), workers]
         return len(loader) / timed(lambda: [None for _ in loader])
 
     def per_batch(t) -> float:
@@ -229,15 +227,19 @@ def bench_replace(gen, base, n: int, epochs: int, device: str = "cpu") -> None:
 
         return len(tensors) / timed(run)
 
+    def per_sample_2(t) -> float:
+        return per_sample(t, workers=2)
+
     gen.sample(128, labels=0, device=device)  # warm up the generator (and its device copy)
     with tempfile.TemporaryDirectory() as tmp:
-        h5 = exported_pool(gen, Path(tmp) / "pool.h5", min(n, 4096 * max(1, gen.num_classes)))
+        pool = resolve_pool("auto", gen) * max(1, gen.num_classes)  # "auto": 4096 per class
+        h5 = exported_pool(gen, Path(tmp) / "pool.h5", min(n, pool))
         for name, rate, source, kw, pools in (
             ("per sample, workers 0", per_sample, gen, {"device": device}, ("auto", None)),
             ("batch transform", per_batch, gen, {"normalize": (MEAN, STD)}, ("auto", None)),
             # "auto" is shared out among the workers (2048 per class each); 4096, an int, is
             # the pool of each worker (what "auto" was before session 22)
-            ("per sample, 2 persistent workers", per_sample_workers, gen, {}, ("auto", 4096)),
+            ("per sample, 2 persistent workers", per_sample_2, gen, {}, ("auto", 4096)),
             # the CPU's way around the generation: export once, replace from the file
             ("per sample, workers 0, exported file", per_sample, h5, {}, ("auto",)),
         ):

@@ -177,7 +177,7 @@ class ClassStreams:
 
     def row(self, source, c: int, m: int, seed: int, device: torch.device) -> torch.Tensor:
         """Draw m of class c: a uint8 (C, H, W) view into the kept block (copy to modify)."""
-        pool = self._here if self._here != -1 else self.local_pool()
+        pool = self.local_pool()
         b, off = divmod(m if pool is None else m % pool, self.block)
         return self._block(source, (seed, c, str(device), b), device)[off]
 
@@ -197,7 +197,7 @@ class ClassStreams:
         """Block b of stream (seed, c) on ``dev``, for ``key = (seed, c, str(dev), b)``."""
         block = self._blocks.get(key)
         if block is None:
-            if self._here is None:  # no pool: only the latest call's blocks of each stream
+            if self.local_pool() is None:  # no pool: only the latest call's blocks per stream
                 stale = [k for k in self._blocks if k[:3] == key[:3]]
                 for k in stale:
                     del self._blocks[k]
