@@ -237,7 +237,9 @@ def test_quick_run_scores_every_condition_on_both_protocols(tmp_path, data_root,
         plain = next(r for r in mine if r["condition"] == "plain")
         assert plain["acsa"] > 0.4  # 60 steps on a quarter of the images: well above chance
         assert f"### {protocol} (1 seeds: [0])" in r.stdout
-    assert len(list((tmp_path / "gans").glob("*.safetensors"))) == 6  # three recipes, two protocols
+    assert len(list((tmp_path / "gans").glob("*.safetensors"))) == 2 * len(
+        bench.GAN_RECIPES
+    )  # two protocols
 
 
 def test_teacher_targets_keep_real_rows_hard_and_mix_synthetic_ones(bench):
@@ -270,3 +272,16 @@ def test_fit_trains_on_soft_targets_when_given(bench):
         assert torch.allclose(v, onehot.state_dict()[k], atol=1e-6), k  # one-hot = hard labels
     w = next(iter(hard.state_dict()))
     assert not torch.allclose(hard.state_dict()[w], flipped.state_dict()[w])
+
+
+def test_class_share_counts_what_the_judge_puts_in_each_class(bench):
+    class Brightness(torch.nn.Module):  # judges by mean pixel: dark -> 0, mid -> 1, bright -> 2
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            m = x.mean(dim=(1, 2, 3))
+            return torch.stack([-(m + 0.5).abs(), -m.abs(), -(m - 0.5).abs()], dim=1)
+
+    levels = torch.tensor([32, 128, 224, 32, 128, 128, 224, 224], dtype=torch.uint8)
+    images = levels.view(-1, 1, 1, 1).expand(-1, 1, 4, 4).contiguous()
+    labels = torch.tensor([0, 1, 2, 1, 1, 2, 2, 0])
+    # class 0: 1 of 2 judged 0; class 1: 2 of 3 (the dark one is not); class 2: 2 of 3
+    assert bench.class_share(Brightness(), images, labels, 3) == pytest.approx([0.5, 2 / 3, 2 / 3])
