@@ -35,6 +35,7 @@ set scores each condition, and is used for nothing else. Conditions, one small C
                          10) with DiffAugment (translation, cutout);
   ganaug-bal-6k auto/5x/2x  ganaug-bal trained for 6,000 steps (about 53 epochs) and nothing
                          else changed: does a longer-trained generator help?
+  ganaug-bal-6k-da auto/5x/2x  the same with DiffAugment (translation, cutout);
   ganaug +resample +aug, ganaug +logit-adjusted, ganaug +filter
                          the best of the bases above (of the ``--recipes`` run; by validation
                          ACSA, per run) with
@@ -126,6 +127,11 @@ GAN_RECIPES: dict[str, tuple[str, dict[str, Any]]] = {
     # the default recipe run longer, as the bundled model is (20,000 steps on 60,000 images);
     # no DiffAugment, so length is the one change from ganaug-bal
     "ganaug-bal-6k": ("bal-6k", {"balance_classes": True, "steps": 6000}),
+    # the same with DiffAugment: it keeps the rarest classes' spread (RESULTS, session 23)
+    "ganaug-bal-6k-da": (
+        "bal-6k-da",
+        {"balance_classes": True, "steps": 6000, "diffaugment": "translation,cutout"},
+    ),
 }
 LEVELS = ("auto", "5x", "2x")
 GAN_BASES = tuple(f"{r} {level}" for r in GAN_RECIPES for level in LEVELS)
