@@ -116,13 +116,14 @@ BASELINES = (
     "smote",
     "resample +aug, two-phase",
 )
+DIFFAUGMENT = "translation,cutout"  # the policy of the recipes that use DiffAugment
 # ganaug.train options of each GAN recipe, and its short name in the model file's name
 GAN_RECIPES: dict[str, tuple[str, dict[str, Any]]] = {
     "ganaug": ("plain", {"balance_classes": False}),  # real batches follow the data
     "ganaug-bal": ("bal", {"balance_classes": True}),
     "ganaug-bal-long": (
         "bal-long",
-        {"balance_classes": True, "steps": 4000, "diffaugment": "translation,cutout"},
+        {"balance_classes": True, "steps": 4000, "diffaugment": DIFFAUGMENT},
     ),
     # the default recipe run longer, as the bundled model is (20,000 steps on 60,000 images);
     # no DiffAugment, so length is the one change from ganaug-bal
@@ -130,7 +131,7 @@ GAN_RECIPES: dict[str, tuple[str, dict[str, Any]]] = {
     # the same with DiffAugment: it keeps the rarest classes' spread (RESULTS, session 23)
     "ganaug-bal-6k-da": (
         "bal-6k-da",
-        {"balance_classes": True, "steps": 6000, "diffaugment": "translation,cutout"},
+        {"balance_classes": True, "steps": 6000, "diffaugment": DIFFAUGMENT},
     ),
 }
 LEVELS = ("auto", "5x", "2x")
