@@ -65,7 +65,14 @@ set scores each condition, and is used for nothing else. Conditions, one small C
                          the resample +aug classifier's softmax (real rows stay one-hot);
   resample +aug, two-phase
                          its control: the same two parts on the real rows alone (what the
-                         schedule is worth without synthetic rows).
+                         schedule is worth without synthetic rows);
+  extra real 2x +resample +aug, extra real auto +resample +aug
+                         the ceiling, not a fix a user has: the classes topped up to the 2x
+                         (or "auto") level with more *real* images, drawn from the Fashion-MNIST
+                         training images outside the seed's subset, then resample +aug. It is
+                         what a generator that draws exactly the real distribution would give,
+                         so it bounds what any ganaug top-up at that level can reach. Neither a
+                         baseline nor a ganaug condition: the verdict compares neither.
 
 Metrics (test set): ACSA (mean per-class recall, scikit-learn's balanced accuracy), the
 geometric mean of the per-class recalls (imbalanced-learn), macro F1, and the mean recall of the
@@ -77,6 +84,7 @@ three smallest classes. Every process runs torch on one thread (same figures on 
     python benchmarks/imbalance.py --reuse old.json ...   # keep rows already measured
     python benchmarks/imbalance.py --reuse old.json --recipes ganaug-bal \
         --variants "ganaug 2x pretrain, real fine-tune" ...  # one new variant beside them
+    python benchmarks/imbalance.py --reuse old.json --recipes   # no GAN: baselines, ceiling
 """
 
 from __future__ import annotations
@@ -116,6 +124,8 @@ BASELINES = (
     "smote",
     "resample +aug, two-phase",
 )
+# the ceiling: the top-up levels filled with real images from outside the subset (no generator)
+CEILINGS = {f"extra real {level} +resample +aug": level for level in ("2x", "auto")}
 DIFFAUGMENT = "translation,cutout"  # the policy of the recipes that use DiffAugment
 # ganaug.train options of each GAN recipe, and its short name in the model file's name
 GAN_RECIPES: dict[str, tuple[str, dict[str, Any]]] = {
@@ -167,7 +177,7 @@ TEACHER_VARIANTS = {
     f"ganaug {level} teacher-labelled pretrain, real fine-tune": level for level in ("2x", "auto")
 }
 GAN_VARIANTS += tuple(TEACHER_VARIANTS)
-CONDITIONS = BASELINES + GAN_BASES + GAN_VARIANTS
+CONDITIONS = BASELINES + tuple(CEILINGS) + GAN_BASES + GAN_VARIANTS
 METRICS = ("acsa", "gm", "f1", "minority_acc")
 
 
@@ -182,15 +192,41 @@ def imbalanced_split(
 ) -> tuple[ImageData, ImageData]:
     """The protocol's subset (``counts[c]`` images of class c, drawn with ``seed``), split into
     (train, validation): ``max(1, round(val_fraction * counts[c]))`` of each class held out."""
-    g = torch.Generator().manual_seed(seed)
     tr, va = [], []
-    for c in range(len(full.class_names)):
-        rows = torch.nonzero(full.labels == c).squeeze(1)
-        rows = rows[torch.randperm(rows.numel(), generator=g)[: counts[c]]]
+    for c, order in enumerate(_class_orders(full, seed)):
+        rows = order[: counts[c]]
         n_val = max(1, round(val_fraction * counts[c]))
         va.append(rows[:n_val])
         tr.append(rows[n_val:])
     return _rows(full, torch.cat(tr), "train"), _rows(full, torch.cat(va), "validation")
+
+
+def extra_real(
+    full: ImageData, counts: dict[int, int], seed: int, extra: dict[int, int]
+) -> ImageData:
+    """``extra[c]`` more real images of each class c, none of them in the seed's subset
+    (:func:`imbalanced_split` with the same ``counts`` and ``seed``): the ones its draw
+    would have taken next."""
+    idx = []
+    for c, order in enumerate(_class_orders(full, seed)):
+        more = order[counts[c] : counts[c] + extra.get(c, 0)]
+        if len(more) < extra.get(c, 0):
+            raise ValueError(
+                f"class {c}: {extra[c]} extra images asked for, but only {len(more)} are "
+                f"outside the subset of {counts[c]}"
+            )
+        idx.append(more)
+    return _rows(full, torch.cat(idx), "extra real")
+
+
+def _class_orders(full: ImageData, seed: int) -> list[torch.Tensor]:
+    """Per class, its row indices in the seed's random order (the subset takes a prefix)."""
+    g = torch.Generator().manual_seed(seed)
+    orders = []
+    for c in range(len(full.class_names)):
+        rows = torch.nonzero(full.labels == c).squeeze(1)
+        orders.append(rows[torch.randperm(rows.numel(), generator=g)])
+    return orders
 
 
 def _rows(full: ImageData, idx: torch.Tensor, what: str) -> ImageData:
@@ -317,6 +353,14 @@ def topup(level: str, labels: torch.Tensor) -> str | dict[int, int]:
     return {c: max(int(n), min(top, round(factor * int(n)))) for c, n in enumerate(counts)}
 
 
+def missing(strategy: str | dict[int, int], labels: torch.Tensor) -> dict[int, int]:
+    """{class: rows a top-up adds}: for "auto", each class up to the largest."""
+    counts = torch.bincount(labels)
+    if strategy == "auto":
+        strategy = dict.fromkeys(range(len(counts)), int(counts.max()))
+    return {c: strategy[c] - int(n) for c, n in enumerate(counts)}
+
+
 def augmented(real: ImageData, source: Any, strategy: Any, seed: int):
     """All rows of ``GANAugmented(real, source, sampling_strategy=strategy)`` as tensors."""
     ds = ganaug.GANAugmented(Rows(real), source, sampling_strategy=strategy, seed=seed)
@@ -421,6 +465,16 @@ def run_one(
     record("smote", lambda: fit(*smote(tr, seed), **common))
     # the pretrain / fine-tune schedule on real rows alone: what the schedule is worth
     record("resample +aug, two-phase", lambda: pretrain_fine_tune(x, y, x, y, **common))
+    for name, level in CEILINGS.items():  # what a generator of exactly the real images gives
+        more = extra_real(full, counts, seed, missing(topup(level, y), y))
+        xe, ye = torch.cat([x, more.images]), torch.cat([y, more.labels])
+        record(
+            name,
+            lambda xe=xe, ye=ye: fit(xe, ye, weights=balancing_weights(ye), aug=True, **common),
+        )
+    if not args.recipes:  # --recipes with none: the baselines and the ceiling alone
+        print(f"{protocol} seed={seed}: {time.time() - t0:.0f} s", flush=True)
+        return rows
 
     gens: dict[str, ganaug.Generator] = {}
 
@@ -574,7 +628,8 @@ def summary(rows: list[dict[str, Any]], protocol: str) -> tuple[str, dict[str, A
     seeds = sorted({r["seed"] for r in rows})
     by = {c: [r for r in rows if r["condition"] == c] for c in CONDITIONS}
     base = best_by_validation(rows, BASELINES)
-    ours = best_by_validation(rows, GAN_BASES + GAN_VARIANTS)
+    ran = tuple(c for c in GAN_BASES + GAN_VARIANTS if by[c])
+    ours = best_by_validation(rows, ran) if ran else None
     lines = [
         f"### {protocol} ({len(seeds)} seeds: {seeds})",
         "",
@@ -595,6 +650,21 @@ def summary(rows: list[dict[str, Any]], protocol: str) -> tuple[str, dict[str, A
             cells.append(f"{mu:+.2f} ± {sd:.2f}")
         lines.append(f"| {c} | " + " | ".join(cells) + " |")
     verdict: dict[str, Any] = {"best_baseline": base, "best_ganaug": ours}
+    ceiling = []
+    for c in CEILINGS:
+        if by[c]:  # mean per-seed gain over the best baseline: what a perfect generator adds
+            gain = {
+                m: statistics.mean(100 * (r[m] - ref[r["seed"]][m]) for r in by[c])
+                for m in ("acsa", "minority_acc")
+            }
+            verdict.setdefault("ceiling", {})[c] = gain
+            ceiling.append(
+                f"- Ceiling, {c} (real images, not a generator): ACSA {gain['acsa']:+.2f}, "
+                f"3 smallest {gain['minority_acc']:+.2f} points over the best baseline"
+            )
+    if ours is None:
+        lines += ["", f"Chosen on validation ACSA: best baseline **{base}**; no ganaug rows."]
+        return "\n".join(lines + ceiling), verdict
     for m in ("acsa", "minority_acc"):
         a = [100 * r[m] for r in by[ours]]
         b = [100 * r[m] for r in by[base]]
@@ -617,7 +687,7 @@ def summary(rows: list[dict[str, Any]], protocol: str) -> tuple[str, dict[str, A
             f"larger std {v['std']:.2f}: goal (gap > std, >= 3 seeds) "
             f"{'MET' if v['met'] else 'not met'}"
         )
-    return "\n".join(lines), verdict
+    return "\n".join(lines + ceiling), verdict
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -629,10 +699,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--gan-steps", type=int, default=None, help="(default: ganaug.train's)")
     p.add_argument(
         "--recipes",
-        nargs="+",
+        nargs="*",
         choices=list(GAN_RECIPES),
         default=list(GAN_RECIPES),
-        help="the GAN recipes to train (the variants build on the best of these)",
+        help="the GAN recipes to train (the variants build on the best of these; none: no "
+        "GAN, only the baselines and the ceiling)",
     )
     p.add_argument(
         "--variants",

@@ -284,3 +284,65 @@ def test_class_share_counts_what_the_judge_puts_in_each_class(bench):
     labels = torch.tensor([0, 1, 2, 1, 1, 2, 2, 0])
     # class 0: 1 of 2 judged 0; class 1: 2 of 3 (the dark one is not); class 2: 2 of 3
     assert bench.class_share(Brightness(), images, labels, 3) == pytest.approx([0.5, 2 / 3, 2 / 3])
+
+
+@pytest.mark.parametrize("protocol", ["deepsmote", "hard-rare"])
+def test_ceiling_tops_up_with_real_images_from_outside_the_subset(bench, full, protocol):
+    counts = bench.class_counts(protocol)
+    tr, va = bench.imbalanced_split(full, counts, seed=2)
+    for level in ("2x", "auto"):
+        want = bench.missing(bench.topup(level, tr.labels), tr.labels)
+        more = bench.extra_real(full, counts, 2, want)
+        got = torch.bincount(more.labels, minlength=10).tolist()
+        assert got == [want[c] for c in range(10)]
+        topped = torch.bincount(torch.cat([tr.labels, more.labels]), minlength=10)
+        top = int(torch.bincount(tr.labels).max())
+        if level == "auto":
+            assert topped.tolist() == [top] * 10  # every class as large as the largest
+        else:  # each class doubled, at most the largest
+            n = torch.bincount(tr.labels, minlength=10)
+            assert topped.tolist() == [min(top, 2 * int(v)) for v in n]
+        # real Fashion-MNIST images of the class they are labelled with, none in the subset
+        subset = {bytes(im.numpy()) for im in torch.cat([tr.images, va.images])}
+        assert not any(bytes(im.numpy()) in subset for im in more.images)
+        for im, c in zip(more.images[::50], more.labels[::50], strict=True):
+            hits = (full.images == im).flatten(1).all(1)
+            assert hits.any() and int(c) in full.labels[hits].tolist()
+    again = bench.extra_real(full, counts, 2, {9: 5})
+    assert torch.equal(again.images, bench.extra_real(full, counts, 2, {9: 5}).images)
+    with pytest.raises(ValueError, match="only"):  # 6,000 per class: 4,000 used, 2,000 left
+        bench.extra_real(full, counts, 2, {bench.PROTOCOLS[protocol][0]: 2001})
+
+
+def test_missing_counts_the_rows_a_topup_adds(bench):
+    labels = torch.tensor([0] * 6 + [1] * 3 + [2])
+    assert bench.missing("auto", labels) == {0: 0, 1: 3, 2: 5}
+    assert bench.missing(bench.topup("2x", labels), labels) == {0: 0, 1: 3, 2: 1}
+
+
+def test_summary_states_the_ceiling_and_runs_without_ganaug_rows(bench):
+    rows = []
+    for seed in range(3):
+        for c, v in (("resample +aug", 0.80), ("extra real 2x +resample +aug", 0.83)):
+            for c2 in (c,) if c != "resample +aug" else (c, "plain"):
+                rows.append(
+                    {
+                        "protocol": "hard-rare",
+                        "condition": c2,
+                        "seed": seed,
+                        "acsa": v if c2 == c else 0.7,
+                        "gm": v,
+                        "f1": v,
+                        "minority_acc": v + 0.01,
+                        "val_acsa": v if c2 == c else 0.7,
+                        "val_minority_acc": v,
+                    }
+                )
+    text, verdict = bench.summary(rows, "hard-rare")
+    assert verdict["best_baseline"] == "resample +aug" and verdict["best_ganaug"] is None
+    gain = verdict["ceiling"]["extra real 2x +resample +aug"]
+    assert gain["acsa"] == pytest.approx(3.0) and gain["minority_acc"] == pytest.approx(3.0)
+    assert (
+        "Ceiling, extra real 2x +resample +aug (real images, not a generator): ACSA +3.00" in text
+    )
+    assert "no ganaug rows" in text and "MET" not in text
