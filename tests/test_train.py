@@ -550,6 +550,39 @@ def test_balance_classes_draws_each_class_equally_often(small):
     assert share0 > 0.55  # without weights: a permutation, class 0 keeps its share
 
 
+def test_balance_power_draws_classes_in_proportion_to_count_to_one_minus_power(small):
+    from ganaug._dist import Dist
+    from ganaug.training.step import BatchIndices, balancing_weights
+
+    labels = torch.tensor([0] * 400 + [1] * 100 + [2] * 25)
+    for power, share in ((1.0, [1, 1, 1]), (0.5, [20, 10, 5]), (0.0, [400, 100, 25])):
+        w = balancing_weights(labels, power)
+        it = iter(BatchIndices(len(labels), 64, seed=3, start=0, dist=Dist(), weights=w))
+        drawn = labels[torch.cat([next(it) for _ in range(400)])]
+        freq = torch.bincount(drawn, minlength=3).double() / drawn.numel()
+        want = torch.tensor(share, dtype=torch.double) / sum(share)
+        assert (freq - want).abs().max() < 0.015, (power, freq, want)
+    assert torch.equal(balancing_weights(labels), 1.0 / torch.bincount(labels)[labels].double())
+
+
+def test_balance_power_is_checked_recorded_and_changes_the_batches(tmp_path, small):
+    from ganaug.training.options import TrainConfig
+
+    for bad in (-0.1, 1.5, float("nan")):
+        with pytest.raises(ValueError, match=r"expected --balance-power in \[0, 1\], got"):
+            TrainConfig(balance_power=bad)
+    with pytest.raises(ValueError, match="--no-balance-classes turns balancing off"):
+        TrainConfig(balance_classes=False, balance_power=0.5)
+    data = _imbalanced(small)
+    common = {"arch": "dcgan", "arch_args": TINY_DCGAN, "batch_size": 32, "steps": 3, **FAST}
+    full = train(data, out=tmp_path / "a.safetensors", **common)
+    half = train(data, out=tmp_path / "b.safetensors", balance_power=0.5, **common)
+    _finite_model(half)
+    assert half.read_bytes() != full.read_bytes()
+    config = json.loads((tmp_path / "b.run" / "config.json").read_text())["train"]
+    assert config["balance_classes"] is True and config["balance_power"] == 0.5
+
+
 def test_default_balances_only_imbalanced_labels():
     from ganaug.training.options import IMBALANCE_RATIO
     from ganaug.training.step import is_imbalanced

@@ -83,6 +83,12 @@ class TrainConfig:
         action=argparse.BooleanOptionalAction,
         before=False,  # batches followed the data
     )
+    balance_power: float = _opt(
+        1.0,
+        "how far --balance-classes goes: class c is drawn in proportion to count_c ** (1 - p), "
+        "so 1 draws every class equally often, 0.5 is square-root sampling (rare classes "
+        "drawn more often than in the data, but less than the common ones), 0 follows the data",
+    )
     lr_g: float = _opt(8e-4, "generator Adam learning rate")
     lr_d: float = _opt(8e-4, "discriminator Adam learning rate")
     lr_decay: float = _opt(
@@ -173,6 +179,13 @@ class TrainConfig:
         if not (0.0 <= self.r1 < math.inf) or self.r1_every < 1:
             raise ValueError(
                 f"expected a finite --r1 >= 0 and --r1-every >= 1, got {self.r1}, {self.r1_every}"
+            )
+        if not (0.0 <= self.balance_power <= 1.0):
+            raise ValueError(f"expected --balance-power in [0, 1], got {self.balance_power}")
+        if self.balance_classes is False and self.balance_power != 1.0:
+            raise ValueError(
+                f"--balance-power {self.balance_power:g} sets how far --balance-classes "
+                "balances, but --no-balance-classes turns balancing off; drop one of them"
             )
         if self.precision not in PRECISIONS:
             raise ValueError(f"expected --precision auto, fp32 or bf16, got {self.precision!r}")

@@ -124,7 +124,7 @@ def train(
         dist=dist,
         workers=workers,
         device=dev,
-        weights=balancing_weights(data.labels) if cfg.balance_classes else None,
+        weights=balancing_weights(data.labels, cfg.balance_power) if cfg.balance_classes else None,
     )
     done = _loop(nets, ctx, stream, start)
     if dist.main:

@@ -243,10 +243,11 @@ def is_imbalanced(labels: torch.Tensor | None) -> bool:
     return bool(counts.max() >= IMBALANCE_RATIO * counts.min())
 
 
-def balancing_weights(labels: torch.Tensor) -> torch.Tensor:
-    """One weight per row, 1 / (its class's count): every class present is drawn equally often."""
+def balancing_weights(labels: torch.Tensor, power: float = 1.0) -> torch.Tensor:
+    """One weight per row, 1 / (its class's count) ** ``power``: with 1 every class present is
+    drawn equally often, with p a class in proportion to its count ** (1 - p)."""
     counts = torch.bincount(labels)
-    return 1.0 / counts[labels].double()
+    return counts[labels].double().pow(-power)
 
 
 class _Rows(torch.utils.data.Dataset):
