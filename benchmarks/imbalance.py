@@ -36,6 +36,8 @@ set scores each condition, and is used for nothing else. Conditions, one small C
   ganaug-bal-6k auto/5x/2x  ganaug-bal trained for 6,000 steps (about 53 epochs) and nothing
                          else changed: does a longer-trained generator help?
   ganaug-bal-6k-da auto/5x/2x  the same with DiffAugment (translation, cutout);
+  ganaug-bal-6k-da-sqrt auto/5x/2x  the same with square-root sampling of the real batches
+                         (``balance_power=0.5``: class c drawn in proportion to sqrt(count_c));
   ganaug +resample +aug, ganaug +logit-adjusted, ganaug +filter
                          the best of the bases above (of the ``--recipes`` run; by validation
                          ACSA, per run) with
@@ -142,6 +144,17 @@ GAN_RECIPES: dict[str, tuple[str, dict[str, Any]]] = {
     "ganaug-bal-6k-da": (
         "bal-6k-da",
         {"balance_classes": True, "steps": 6000, "diffaugment": DIFFAUGMENT},
+    ),
+    # and with square-root sampling of the real batches (--balance-power 0.5): a rare class
+    # drawn less often than the others, so D sees each of its few images less often
+    "ganaug-bal-6k-da-sqrt": (
+        "bal-6k-da-sqrt",
+        {
+            "balance_classes": True,
+            "balance_power": 0.5,
+            "steps": 6000,
+            "diffaugment": DIFFAUGMENT,
+        },
     ),
 }
 LEVELS = ("auto", "5x", "2x")
