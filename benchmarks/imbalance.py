@@ -72,9 +72,10 @@ set scores each condition, and is used for nothing else. Conditions, one small C
                          the ceiling, not a fix a user has: the classes topped up to the 2x
                          (or "auto") level with more *real* images, drawn from the Fashion-MNIST
                          training images outside the seed's subset, then resample +aug. It is
-                         what a generator that draws exactly the real distribution would give,
-                         so it bounds what any ganaug top-up at that level can reach. Neither a
-                         baseline nor a ganaug condition: the verdict compares neither.
+                         an estimate of what a perfect generator (one that draws new images from
+                         the real distribution) would give at that level with the baseline's
+                         recipe. Neither a baseline nor a ganaug condition: the verdict compares
+                         neither.
 
 Metrics (test set): ACSA (mean per-class recall, scikit-learn's balanced accuracy), the
 geometric mean of the per-class recalls (imbalanced-learn), macro F1, and the mean recall of the
@@ -86,7 +87,8 @@ three smallest classes. Every process runs torch on one thread (same figures on 
     python benchmarks/imbalance.py --reuse old.json ...   # keep rows already measured
     python benchmarks/imbalance.py --reuse old.json --recipes ganaug-bal \
         --variants "ganaug 2x pretrain, real fine-tune" ...  # one new variant beside them
-    python benchmarks/imbalance.py --reuse old.json --recipes   # no GAN: baselines, ceiling
+    python benchmarks/imbalance.py --reuse old.json --recipes --json new.json  # no GAN: the
+        # baselines and the ceiling; then --merge old.json new.json --json all.json
 """
 
 from __future__ import annotations
@@ -107,6 +109,7 @@ import torch
 from torch import nn
 
 import ganaug
+from ganaug.augment.sampling import resolve_sampling_strategy
 from ganaug.data import ImageData, fingerprint, load_dataset
 from ganaug.metrics import DomainClassifier
 from ganaug.sources import FilteredSource
@@ -145,8 +148,8 @@ GAN_RECIPES: dict[str, tuple[str, dict[str, Any]]] = {
         "bal-6k-da",
         {"balance_classes": True, "steps": 6000, "diffaugment": DIFFAUGMENT},
     ),
-    # and with square-root sampling of the real batches (--balance-power 0.5): a rare class
-    # drawn less often than the others, so D sees each of its few images less often
+    # and with square-root sampling of the real batches (--balance-power 0.5): a rare class is
+    # drawn less often than with full balance, so D sees each of its few images less often
     "ganaug-bal-6k-da-sqrt": (
         "bal-6k-da-sqrt",
         {
@@ -366,12 +369,10 @@ def topup(level: str, labels: torch.Tensor) -> str | dict[int, int]:
     return {c: max(int(n), min(top, round(factor * int(n)))) for c, n in enumerate(counts)}
 
 
-def missing(strategy: str | dict[int, int], labels: torch.Tensor) -> dict[int, int]:
-    """{class: rows a top-up adds}: for "auto", each class up to the largest."""
-    counts = torch.bincount(labels)
-    if strategy == "auto":
-        strategy = dict.fromkeys(range(len(counts)), int(counts.max()))
-    return {c: strategy[c] - int(n) for c, n in enumerate(counts)}
+def added(strategy: str | dict[int, int], labels: torch.Tensor, k: int) -> dict[int, int]:
+    """{class: rows} that ``GANAugmented`` adds for this top-up (classes with none left out):
+    the library's own count, so the ceiling adds exactly what the ganaug top-up adds."""
+    return resolve_sampling_strategy(strategy, labels, num_classes=k)
 
 
 def augmented(real: ImageData, source: Any, strategy: Any, seed: int):
@@ -479,7 +480,7 @@ def run_one(
     # the pretrain / fine-tune schedule on real rows alone: what the schedule is worth
     record("resample +aug, two-phase", lambda: pretrain_fine_tune(x, y, x, y, **common))
     for name, level in CEILINGS.items():  # what a generator of exactly the real images gives
-        more = extra_real(full, counts, seed, missing(topup(level, y), y))
+        more = extra_real(full, counts, seed, added(topup(level, y), y, k))
         xe, ye = torch.cat([x, more.images]), torch.cat([y, more.labels])
         record(
             name,

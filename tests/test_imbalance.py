@@ -291,10 +291,10 @@ def test_ceiling_tops_up_with_real_images_from_outside_the_subset(bench, full, p
     counts = bench.class_counts(protocol)
     tr, va = bench.imbalanced_split(full, counts, seed=2)
     for level in ("2x", "auto"):
-        want = bench.missing(bench.topup(level, tr.labels), tr.labels)
+        want = bench.added(bench.topup(level, tr.labels), tr.labels, 10)
         more = bench.extra_real(full, counts, 2, want)
         got = torch.bincount(more.labels, minlength=10).tolist()
-        assert got == [want[c] for c in range(10)]
+        assert got == [want.get(c, 0) for c in range(10)]
         topped = torch.bincount(torch.cat([tr.labels, more.labels]), minlength=10)
         top = int(torch.bincount(tr.labels).max())
         if level == "auto":
@@ -314,10 +314,14 @@ def test_ceiling_tops_up_with_real_images_from_outside_the_subset(bench, full, p
         bench.extra_real(full, counts, 2, {bench.PROTOCOLS[protocol][0]: 2001})
 
 
-def test_missing_counts_the_rows_a_topup_adds(bench):
-    labels = torch.tensor([0] * 6 + [1] * 3 + [2])
-    assert bench.missing("auto", labels) == {0: 0, 1: 3, 2: 5}
-    assert bench.missing(bench.topup("2x", labels), labels) == {0: 0, 1: 3, 2: 1}
+def test_ceiling_adds_what_the_ganaug_topup_adds(bench, full, gen):
+    tr, _ = bench.imbalanced_split(full, bench.class_counts("hard-rare", 0.05), seed=0)
+    for level in ("2x", "auto"):
+        strategy = bench.topup(level, tr.labels)
+        _, y = bench.augmented(tr, gen, strategy, seed=1000)
+        want = torch.bincount(y[len(tr) :], minlength=10)
+        got = bench.added(strategy, tr.labels, 10)
+        assert [got.get(c, 0) for c in range(10)] == want.tolist() and want.sum() > 0
 
 
 def test_summary_states_the_ceiling_and_runs_without_ganaug_rows(bench):

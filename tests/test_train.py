@@ -567,6 +567,7 @@ def test_balance_power_draws_classes_in_proportion_to_count_to_one_minus_power(s
 
 def test_balance_power_is_checked_recorded_and_changes_the_batches(tmp_path, small):
     from ganaug.training.options import TrainConfig
+    from ganaug.training.step import is_imbalanced
 
     for bad in (-0.1, 1.5, float("nan")):
         with pytest.raises(ValueError, match=r"expected --balance-power in \[0, 1\], got"):
@@ -581,6 +582,17 @@ def test_balance_power_is_checked_recorded_and_changes_the_batches(tmp_path, sma
     assert half.read_bytes() != full.read_bytes()
     config = json.loads((tmp_path / "b.run" / "config.json").read_text())["train"]
     assert config["balance_classes"] is True and config["balance_power"] == 0.5
+    # a power other than 1 turns balancing on, also for labels the default leaves unbalanced
+    idx = torch.cat([torch.nonzero(small.labels == c).squeeze(1)[:4] for c in range(10)])
+    even = ImageData(small.images[idx], small.labels[idx], small.class_names, "even")
+    assert not is_imbalanced(even.labels)
+    train(even, out=tmp_path / "e.safetensors", balance_power=0.5, **common)
+    config = json.loads((tmp_path / "e.run" / "config.json").read_text())["train"]
+    assert config["balance_classes"] is True and config["balance_power"] == 0.5
+    unlabelled = ImageData(data.images, None, [], "unlabelled")
+    with pytest.raises(ValueError, match="--balance-power 0.5 draws batches by class, but"):
+        train(unlabelled, out=tmp_path / "u.safetensors", balance_power=0.5, **common)
+    assert not (tmp_path / "u.run").exists()
 
 
 def test_default_balances_only_imbalanced_labels():
@@ -627,3 +639,7 @@ def test_resume_of_a_checkpoint_older_than_balance_classes(tmp_path):
         check_resume_config(
             saved, {"identity": {"arch": "dcgan", "balance_classes": True}}, tmp_path
         )
+    # a checkpoint from before --balance-power drew classes equally often: power 1
+    check_resume_config(saved, {"identity": {"arch": "dcgan", "balance_power": 1.0}}, tmp_path)
+    with pytest.raises(ValueError, match="balance_power: checkpoint 1.0, now 0.5"):
+        check_resume_config(saved, {"identity": {"arch": "dcgan", "balance_power": 0.5}}, tmp_path)

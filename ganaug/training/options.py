@@ -77,7 +77,8 @@ class TrainConfig:
     batch_size: int = _opt(64, "images per step and process")
     balance_classes: bool | None = _opt(
         None,
-        "draw real batches class-balanced (with replacement, each class equally often), so a "
+        "draw real batches class-balanced (with replacement, each class equally often, or as "
+        "far as --balance-power says), so a "
         "rare class gets as many updates as a common one (default: on when the largest class "
         f"has at least {IMBALANCE_RATIO:g}x the images of the smallest, off otherwise)",
         action=argparse.BooleanOptionalAction,
@@ -87,7 +88,8 @@ class TrainConfig:
         1.0,
         "how far --balance-classes goes: class c is drawn in proportion to count_c ** (1 - p), "
         "so 1 draws every class equally often, 0.5 is square-root sampling (rare classes "
-        "drawn more often than in the data, but less than the common ones), 0 follows the data",
+        "drawn more often than in the data, but less than the common ones), 0 follows the data; "
+        "a value other than 1 turns --balance-classes on",
     )
     lr_g: float = _opt(8e-4, "generator Adam learning rate")
     lr_d: float = _opt(8e-4, "discriminator Adam learning rate")

@@ -98,6 +98,13 @@ def train(
     if dev.type == "cuda" and dist.active:
         dev = torch.device("cuda", dist.local_rank)
     data = load_dataset(dataset, root=root, image_size=image_size)
+    if cfg.balance_power != 1.0 and cfg.balance_classes is None:  # a power asks for balancing
+        if data.labels is None:
+            raise ValueError(
+                f"--balance-power {cfg.balance_power:g} draws batches by class, but "
+                f"{data.source} has no labels; drop --balance-power or give labelled data"
+            )
+        cfg = dataclasses.replace(cfg, balance_classes=True)
     if cfg.balance_classes and data.labels is None:
         raise ValueError(
             f"--balance-classes draws batches by class, but {data.source} has no labels; "
