@@ -369,12 +369,6 @@ def topup(level: str, labels: torch.Tensor) -> str | dict[int, int]:
     return {c: max(int(n), min(top, round(factor * int(n)))) for c, n in enumerate(counts)}
 
 
-def added(strategy: str | dict[int, int], labels: torch.Tensor, k: int) -> dict[int, int]:
-    """{class: rows} that ``GANAugmented`` adds for this top-up (classes with none left out):
-    the library's own count, so the ceiling adds exactly what the ganaug top-up adds."""
-    return resolve_sampling_strategy(strategy, labels, num_classes=k)
-
-
 def augmented(real: ImageData, source: Any, strategy: Any, seed: int):
     """All rows of ``GANAugmented(real, source, sampling_strategy=strategy)`` as tensors."""
     ds = ganaug.GANAugmented(Rows(real), source, sampling_strategy=strategy, seed=seed)
@@ -429,7 +423,6 @@ def run_one(
 ) -> list[dict[str, Any]]:
     """Every condition for one (protocol, seed): trained on the split's training part, chosen
     on its validation part, scored on the test set. One JSON row per condition."""
-    t0 = time.time()
     counts = class_counts(protocol, args.scale)
     tr, va = imbalanced_split(full, counts, seed)
     reuse = {
@@ -479,15 +472,19 @@ def run_one(
     record("smote", lambda: fit(*smote(tr, seed), **common))
     # the pretrain / fine-tune schedule on real rows alone: what the schedule is worth
     record("resample +aug, two-phase", lambda: pretrain_fine_tune(x, y, x, y, **common))
-    for name, level in CEILINGS.items():  # what a generator of exactly the real images gives
-        more = extra_real(full, counts, seed, added(topup(level, y), y, k))
-        xe, ye = torch.cat([x, more.images]), torch.cat([y, more.labels])
-        record(
-            name,
-            lambda xe=xe, ye=ye: fit(xe, ye, weights=balancing_weights(ye), aug=True, **common),
+
+    def ceiling(level: str) -> nn.Module:
+        """resample +aug with the top-up's rows (the library's count: exactly what
+        ``GANAugmented`` adds) drawn from real images outside the subset."""
+        more = extra_real(
+            full, counts, seed, resolve_sampling_strategy(topup(level, y), y, num_classes=k)
         )
+        xe, ye = torch.cat([x, more.images]), torch.cat([y, more.labels])
+        return fit(xe, ye, weights=balancing_weights(ye), aug=True, **common)
+
+    for name, level in CEILINGS.items():  # what a generator of exactly the real images gives
+        record(name, lambda level=level: ceiling(level))
     if not args.recipes:  # --recipes with none: the baselines and the ceiling alone
-        print(f"{protocol} seed={seed}: {time.time() - t0:.0f} s", flush=True)
         return rows
 
     gens: dict[str, ganaug.Generator] = {}
@@ -562,7 +559,6 @@ def run_one(
             ),
             base=f"{recipe} {lv}",
         )
-    print(f"{protocol} seed={seed}: {time.time() - t0:.0f} s", flush=True)
     return rows
 
 
@@ -652,6 +648,10 @@ def summary(rows: list[dict[str, Any]], protocol: str) -> tuple[str, dict[str, A
         "|---|---|---|---|---|---|---|---|",
     ]
     ref = {r["seed"]: r for r in by[base]}
+
+    def gaps(c: str, m: str) -> list[float]:  # per seed, condition minus the best baseline (%)
+        return [100 * (r[m] - ref[r["seed"]][m]) for r in by[c]]
+
     for c in CONDITIONS:
         if not by[c]:
             continue
@@ -660,17 +660,14 @@ def summary(rows: list[dict[str, Any]], protocol: str) -> tuple[str, dict[str, A
             mu, sd = _mean_sd([100 * r[m] for r in by[c]])
             cells.append(f"{mu:.2f} ± {sd:.2f}")
         for m in ("acsa", "minority_acc"):
-            mu, sd = _mean_sd([100 * (r[m] - ref[r["seed"]][m]) for r in by[c]])
+            mu, sd = _mean_sd(gaps(c, m))
             cells.append(f"{mu:+.2f} ± {sd:.2f}")
         lines.append(f"| {c} | " + " | ".join(cells) + " |")
     verdict: dict[str, Any] = {"best_baseline": base, "best_ganaug": ours}
     ceiling = []
     for c in CEILINGS:
         if by[c]:  # mean per-seed gain over the best baseline: what a perfect generator adds
-            gain = {
-                m: statistics.mean(100 * (r[m] - ref[r["seed"]][m]) for r in by[c])
-                for m in ("acsa", "minority_acc")
-            }
+            gain = {m: statistics.mean(gaps(c, m)) for m in ("acsa", "minority_acc")}
             verdict.setdefault("ceiling", {})[c] = gain
             ceiling.append(
                 f"- Ceiling, {c} (real images, not a generator): ACSA {gain['acsa']:+.2f}, "
@@ -809,7 +806,9 @@ def main(argv: list[str] | None = None) -> int:
         args.workdir.mkdir(parents=True, exist_ok=True)
         for protocol in args.protocols:
             for seed in args.seeds:
+                t0 = time.time()
                 rows += run_one(full, test, protocol=protocol, seed=seed, args=args)
+                print(f"{protocol} seed={seed}: {time.time() - t0:.0f} s", flush=True)
                 out.parent.mkdir(parents=True, exist_ok=True)
                 out.write_text(json.dumps(rows, indent=1))  # partial figures survive a stop
     for protocol in args.protocols:

@@ -291,7 +291,9 @@ def test_ceiling_tops_up_with_real_images_from_outside_the_subset(bench, full, p
     counts = bench.class_counts(protocol)
     tr, va = bench.imbalanced_split(full, counts, seed=2)
     for level in ("2x", "auto"):
-        want = bench.added(bench.topup(level, tr.labels), tr.labels, 10)
+        want = bench.resolve_sampling_strategy(
+            bench.topup(level, tr.labels), tr.labels, num_classes=10
+        )
         more = bench.extra_real(full, counts, 2, want)
         got = torch.bincount(more.labels, minlength=10).tolist()
         assert got == [want.get(c, 0) for c in range(10)]
@@ -320,7 +322,7 @@ def test_ceiling_adds_what_the_ganaug_topup_adds(bench, full, gen):
         strategy = bench.topup(level, tr.labels)
         _, y = bench.augmented(tr, gen, strategy, seed=1000)
         want = torch.bincount(y[len(tr) :], minlength=10)
-        got = bench.added(strategy, tr.labels, 10)
+        got = bench.resolve_sampling_strategy(strategy, tr.labels, num_classes=10)
         assert [got.get(c, 0) for c in range(10)] == want.tolist() and want.sum() > 0
 
 

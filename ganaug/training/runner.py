@@ -98,20 +98,15 @@ def train(
     if dev.type == "cuda" and dist.active:
         dev = torch.device("cuda", dist.local_rank)
     data = load_dataset(dataset, root=root, image_size=image_size)
-    if cfg.balance_power != 1.0 and cfg.balance_classes is None:  # a power asks for balancing
-        if data.labels is None:
-            raise ValueError(
-                f"--balance-power {cfg.balance_power:g} draws batches by class, but "
-                f"{data.source} has no labels; drop --balance-power or give labelled data"
-            )
-        cfg = dataclasses.replace(cfg, balance_classes=True)
+    asked = "--balance-classes" if cfg.balance_classes else f"--balance-power {cfg.balance_power:g}"
+    if cfg.balance_classes is None:  # default: on for imbalanced labels or a power < 1; recorded
+        on = cfg.balance_power != 1.0 or is_imbalanced(data.labels)
+        cfg = dataclasses.replace(cfg, balance_classes=on)
     if cfg.balance_classes and data.labels is None:
         raise ValueError(
-            f"--balance-classes draws batches by class, but {data.source} has no labels; "
-            "drop --balance-classes or give labelled data"
+            f"{asked} draws batches by class, but {data.source} has no labels; "
+            f"drop {asked.split()[0]} or give labelled data"
         )
-    if cfg.balance_classes is None:  # the default: balance imbalanced labels, as recorded
-        cfg = dataclasses.replace(cfg, balance_classes=is_imbalanced(data.labels))
     model_cfg, labels = model_config(cfg, data)
     total = total_steps(cfg, len(data), dist)
     out = Path(out)
