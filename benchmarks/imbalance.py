@@ -38,6 +38,10 @@ set scores each condition, and is used for nothing else. Conditions, one small C
   ganaug-bal-6k-da auto/5x/2x  the same with DiffAugment (translation, cutout);
   ganaug-bal-6k-da-sqrt auto/5x/2x  the same with square-root sampling of the real batches
                          (``balance_power=0.5``: class c drawn in proportion to sqrt(count_c));
+  ganaug-bal-6k-shared, ganaug-bal-6k-da-shared auto/5x/2x  ganaug-bal-6k and -6k-da with
+                         the generator's conditioning shared across classes (cdcgan's
+                         ``cond_dim`` = 4: each class a 4-number code, every per-class table a
+                         map of it that all classes train);
   ganaug +resample +aug, ganaug +logit-adjusted, ganaug +filter
                          the best of the bases above (of the ``--recipes`` run; by validation
                          ACSA, per run) with
@@ -132,6 +136,7 @@ BASELINES = (
 # the ceiling: the top-up levels filled with real images from outside the subset (no generator)
 CEILINGS = {f"extra real {level} +resample +aug": level for level in ("2x", "auto")}
 DIFFAUGMENT = "translation,cutout"  # the policy of the recipes that use DiffAugment
+SHARED_DIM = 4  # the class code's width in the shared-conditioning recipes (10 classes)
 # ganaug.train options of each GAN recipe, and its short name in the model file's name
 GAN_RECIPES: dict[str, tuple[str, dict[str, Any]]] = {
     "ganaug": ("plain", {"balance_classes": False}),  # real batches follow the data
@@ -157,6 +162,22 @@ GAN_RECIPES: dict[str, tuple[str, dict[str, Any]]] = {
             "balance_power": 0.5,
             "steps": 6000,
             "diffaugment": DIFFAUGMENT,
+        },
+    ),
+    # conditioning shared across classes (cdcgan's cond_dim): each class is a 4-number code and
+    # every per-class table of G a map of it that all classes train, so a rare class borrows
+    # what the large ones taught (the BAGAN argument, in the generator's conditioning)
+    "ganaug-bal-6k-shared": (
+        "bal-6k-shared",
+        {"balance_classes": True, "steps": 6000, "arch_args": {"cond_dim": SHARED_DIM}},
+    ),
+    "ganaug-bal-6k-da-shared": (
+        "bal-6k-da-shared",
+        {
+            "balance_classes": True,
+            "steps": 6000,
+            "diffaugment": DIFFAUGMENT,
+            "arch_args": {"cond_dim": SHARED_DIM},
         },
     ),
 }

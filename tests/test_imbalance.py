@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
+import ganaug
 from ganaug.data import ImageData
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "imbalance.py"
@@ -239,6 +240,11 @@ def test_quick_run_scores_every_condition_on_both_protocols(tmp_path, data_root,
         assert f"### {protocol} (1 seeds: [0])" in r.stdout
     gans = list((tmp_path / "gans").glob("*.safetensors"))
     assert len(gans) == 2 * len(bench.GAN_RECIPES)  # every recipe, two protocols
+    for path in gans:  # each file was trained with its recipe's architecture options
+        shared = "-shared-" in path.name
+        assert ganaug.load(path).config.arch_args.get("cond_dim", 0) == (
+            bench.SHARED_DIM if shared else 0
+        ), path.name
 
 
 def test_teacher_targets_keep_real_rows_hard_and_mix_synthetic_ones(bench):

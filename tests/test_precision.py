@@ -61,19 +61,22 @@ def test_training_in_each_precision_is_finite_and_reproducible(tmp_path, small, 
 
 
 @pytest.mark.parametrize(
-    "cond_bn, z_embed, out_width",
+    "cond_bn, z_embed, out_width, cond_dim",
     [
-        (True, "mul", 0),
-        (False, "mul", 0),
-        (True, "none", 0),
-        (False, "concat", 32),
-        (True, "mul", 32),
+        (True, "mul", 0, 0),
+        (False, "mul", 0, 0),
+        (True, "none", 0, 0),
+        (False, "concat", 32, 0),
+        (True, "mul", 32, 0),
+        (True, "mul", 32, 4),
+        (True, "concat", 0, 2),
+        (True, "none", 32, 4),
     ],
     ids=str,
 )
-def test_cdcgan_variants_every_param_gets_grad(cond_bn, z_embed, out_width):
+def test_cdcgan_variants_every_param_gets_grad(cond_bn, z_embed, out_width, cond_dim):
     torch.manual_seed(0)
-    args = {"cond_bn": cond_bn, "z_embed": z_embed, "out_width": out_width}
+    args = {"cond_bn": cond_bn, "z_embed": z_embed, "out_width": out_width, "cond_dim": cond_dim}
     cfg = ModelConfig(arch="cdcgan", image_shape=(1, 28, 28), num_classes=10, arch_args=args)
     g, d = create_generator(cfg), create_discriminator(cfg)
     n_cbn = sum(type(m).__name__ == "ConditionalBN" for m in g.modules())
@@ -89,19 +92,25 @@ def test_cdcgan_variants_every_param_gets_grad(cond_bn, z_embed, out_width):
 
 
 @pytest.mark.parametrize(
-    "num_classes, cond_bn, out_width, shape",
-    [(10, True, 32, (1, 28, 28)), (10, False, 0, (1, 28, 28)), (0, True, 32, (3, 32, 32))],
+    "num_classes, cond_bn, out_width, shape, cond_dim",
+    [
+        (10, True, 32, (1, 28, 28), 0),
+        (10, False, 0, (1, 28, 28), 0),
+        (0, True, 32, (3, 32, 32), 0),
+        (10, True, 32, (1, 28, 28), 4),
+        (0, True, 0, (1, 28, 28), 4),  # unconditional: cond_dim has nothing to share
+    ],
     ids=str,
 )
 def test_cdcgan_eval_mode_folds_batchnorm_into_the_same_function(
-    num_classes, cond_bn, out_width, shape
+    num_classes, cond_bn, out_width, shape, cond_dim
 ):
     """Eval mode applies each BatchNorm as one per-class scale and shift: the training graph's
     function (fp32, to rounding), any layout, under bf16 autocast too, and no batch coupling."""
     from ganaug.models.cdcgan import CDCGANGenerator
 
     torch.manual_seed(0)
-    args = {"cond_bn": cond_bn, "out_width": out_width, "g_width": 8}
+    args = {"cond_bn": cond_bn, "out_width": out_width, "g_width": 8, "cond_dim": cond_dim}
     cfg = ModelConfig(arch="cdcgan", image_shape=shape, num_classes=num_classes, arch_args=args)
     g = create_generator(cfg)
     for m in g.modules():  # trained-like running statistics, gains and biases
@@ -111,8 +120,11 @@ def test_cdcgan_eval_mode_folds_batchnorm_into_the_same_function(
             if m.affine:
                 torch.nn.init.normal_(m.weight)
                 torch.nn.init.normal_(m.bias)
-        if type(m).__name__ == "ConditionalBN":
+        if type(m).__name__ == "ConditionalBN" and m.embed is not None:
             torch.nn.init.normal_(m.embed.weight, std=0.5)
+        if type(m).__name__ == "ConditionalBN" and m.proj is not None:
+            torch.nn.init.normal_(m.proj.weight, std=0.5)
+            torch.nn.init.normal_(m.proj.bias, std=0.5)
     g.eval()
     z = torch.randn(6, cfg.latent_dim)
     y = torch.tensor([0, 1, 2, 3, 4, 5]) if num_classes else None
@@ -224,3 +236,42 @@ def test_lazy_r1_trains_changes_the_model_and_resumes_exactly(tmp_path, small): 
     assert any(not torch.equal(a[k], c[k]) for k in a if k.startswith("d."))
     with pytest.raises(ValueError, match="expected a finite --r1 >= 0 and --r1-every >= 1"):
         train(small, out=tmp_path / "bad.safetensors", steps=1, **{**r1, "r1_every": 0})
+
+
+def test_cdcgan_cond_dim_shares_every_per_class_table(tmp_path, small):  # noqa: F811
+    """With cond_dim > 0 a class owns its code alone: every other weight is shared, so a class's
+    rows train the maps all classes use, and changing one class's code moves only that class."""
+    torch.manual_seed(0)
+    cfg = ModelConfig(
+        arch="cdcgan", image_shape=(1, 28, 28), num_classes=10, arch_args={"cond_dim": 4}
+    )
+    g = create_generator(cfg)
+    tables = [n for n, m in g.named_modules() if isinstance(m, torch.nn.Embedding)]
+    assert tables == ["code"] and g.code.weight.shape == (10, 4)
+    for m in g.modules():  # trained-like maps: untrained ones start every class at gain 1, bias 0
+        if type(m).__name__ == "ConditionalBN":
+            torch.nn.init.normal_(m.proj.weight, std=0.5)
+    z, y = torch.randn(4, cfg.latent_dim), torch.tensor([9, 9, 3, 3])
+    g.train()
+    g(z[:2], y[:2]).sum().backward()  # class 9's rows only
+    assert g.code.weight.grad[9].abs().sum() > 0
+    assert g.code.weight.grad[:9].abs().sum() == 0
+    assert all(m.proj.weight.grad.abs().sum() > 0 for m in g.modules() if hasattr(m, "proj"))
+    g.eval()
+    with torch.inference_mode():
+        before = g(z, y)
+        g.code.weight[9] += 1.0
+        after = g(z, y)
+    assert not torch.allclose(before[:2], after[:2]) and torch.equal(before[2:], after[2:])
+    with pytest.raises(ValueError, match="expected cond_dim >= 0"):
+        create_generator(
+            ModelConfig(arch="cdcgan", image_shape=(1, 28, 28), arch_args={"cond_dim": -1})
+        )
+    # trained, written and read back: the file records it, and its draws are finite and repeat
+    common = {"arch_args": {"g_width": 8, "d_width": 8, "cond_dim": 3}, "steps": 3, **FAST}
+    path = train(small, out=tmp_path / "shared.safetensors", batch_size=32, **common)
+    gen = ganaug.load(path)
+    assert gen.config.arch_args["cond_dim"] == 3
+    a, la = gen.sample(20, labels="balanced", seed=1, output="float")
+    b, lb = ganaug.load(path).sample(20, labels="balanced", seed=1, output="float")
+    assert torch.isfinite(a).all() and torch.equal(a, b) and torch.equal(la, lb)

@@ -9,6 +9,11 @@ reached a higher recall at half the steps of plain BatchNorm (benchmarks/RESULTS
 embed(y)]`` to the stem, ``"none"`` gives the label to conditional BatchNorm only. The trained
 ``"mul"`` embedding of the session-5 bundled model keeps 6-9 of z's 100 directions per class
 (the others scaled below a tenth of the largest), which caps the spread a class can have.
+``cond_dim`` > 0 shares the conditioning across classes (BigGAN's shared embedding): each class
+is one ``cond_dim``-wide code, and every per-class table above (the z embedding and each
+BatchNorm's gain and bias) becomes a linear map of that code, learned from all classes. A class
+then owns ``cond_dim`` numbers instead of thousands, so one with a few dozen images borrows the
+maps the large classes trained. 0 (the default) keeps a free table per class.
 ``out_width`` > 0 gives the full resolution ``out_width`` channels of its own (a transposed
 convolution to them, BatchNorm, ReLU, then a 3x3 convolution to the image) instead of one
 transposed convolution straight to the image.
@@ -38,36 +43,54 @@ Z_EMBEDS = ("mul", "concat", "none")
 class ConditionalBN(nn.Module):
     """BatchNorm whose affine gain and bias come from the label (1 + gamma(y), beta(y)).
 
-    Without labels (an unconditional model) it is a plain affine BatchNorm.
+    The gain and bias are a per-class table, or with ``code_dim`` > 0 a linear map of the
+    class's shared code (the generator's ``cond_dim``). Without labels (an unconditional
+    model) it is a plain affine BatchNorm.
     """
 
-    def __init__(self, features: int, num_classes: int, dims: int) -> None:
+    def __init__(self, features: int, num_classes: int, dims: int, code_dim: int = 0) -> None:
         super().__init__()
         cls = nn.BatchNorm1d if dims == 1 else nn.BatchNorm2d
         self.bn = cls(features, affine=num_classes == 0)
-        self.embed = nn.Embedding(num_classes, 2 * features) if num_classes > 0 else None
-        if self.embed is not None:
+        self.embed = self.proj = None
+        if num_classes > 0 and code_dim > 0:
+            self.proj = nn.Linear(code_dim, 2 * features)
+            nn.init.zeros_(self.proj.weight)
+            nn.init.zeros_(self.proj.bias)
+        elif num_classes > 0:
+            self.embed = nn.Embedding(num_classes, 2 * features)
             nn.init.zeros_(self.embed.weight)
 
-    def forward(self, h: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+    def affine(self, y: torch.Tensor, code: torch.Tensor | None) -> torch.Tensor:
+        """(rows, 2 x features): gamma and beta of each row's class (``code``: the rows' shared
+        codes, or every class's code with ``y`` = None for the whole table)."""
+        if self.proj is not None:
+            return self.proj(code)
+        return self.embed.weight if y is None else self.embed(y)
+
+    def forward(
+        self, h: torch.Tensor, y: torch.Tensor | None, code: torch.Tensor | None = None
+    ) -> torch.Tensor:
         h = self.bn(h)
-        if self.embed is None:
+        if self.embed is None and self.proj is None:
             return h
-        gamma, beta = self.embed(y).chunk(2, dim=1)
+        gamma, beta = self.affine(y, code).chunk(2, dim=1)
         shape = (h.shape[0], -1) + (1,) * (h.dim() - 2)
         return h * (1.0 + gamma.view(shape)) + beta.view(shape)
 
 
 def _folded(
-    norm: nn.Module, y: torch.Tensor | None, dtype: torch.dtype
+    norm: nn.Module, y: torch.Tensor | None, dtype: torch.dtype, codes: torch.Tensor | None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Eval mode: (scale, shift) in ``dtype`` with ``norm(h, y) = h * scale + shift`` row by
     row: the running statistics and the label's gain and bias (or BatchNorm's affine) in one;
-    (rows, features) gathered from per-class tables, or (1, features) for plain BatchNorm."""
-    bn, embed = (norm.bn, norm.embed) if isinstance(norm, ConditionalBN) else (norm, None)
+    (rows, features) gathered from per-class tables, or (1, features) for plain BatchNorm.
+    ``codes``: every class's shared code (``cond_dim`` > 0), else None."""
+    conditional = isinstance(norm, ConditionalBN) and (norm.embed, norm.proj) != (None, None)
+    bn = norm.bn if isinstance(norm, ConditionalBN) else norm
     inv = torch.rsqrt(bn.running_var + bn.eps)
-    if embed is not None:
-        gamma, beta = embed.weight.chunk(2, dim=1)
+    if conditional:
+        gamma, beta = norm.affine(None, codes).chunk(2, dim=1)
         scale = (1.0 + gamma) * inv
         table = torch.stack([scale, beta - bn.running_mean * scale]).to(dtype)
         return table[0][y], table[1][y]
@@ -79,10 +102,10 @@ def _folded(
     return scale.to(dtype)[None], shift.to(dtype)[None]
 
 
-def _norm(features: int, bn_classes: int, dims: int) -> nn.Module:
+def _norm(features: int, bn_classes: int, dims: int, code_dim: int) -> nn.Module:
     """Conditional BatchNorm over ``bn_classes`` classes, or plain BatchNorm when 0."""
     if bn_classes:
-        return ConditionalBN(features, bn_classes, dims)
+        return ConditionalBN(features, bn_classes, dims, code_dim)
     return nn.BatchNorm1d(features) if dims == 1 else nn.BatchNorm2d(features)
 
 
@@ -99,10 +122,13 @@ class CDCGANGenerator(nn.Module):
         cond_bn: bool = True,
         z_embed: str = "mul",
         out_width: int = 0,
+        cond_dim: int = 0,
     ) -> None:
         super().__init__()
         if z_embed not in Z_EMBEDS:
             raise ValueError(f"expected z_embed one of {Z_EMBEDS}, got {z_embed!r}")
+        if cond_dim < 0:
+            raise ValueError(f"expected cond_dim >= 0 (0 = a table per class), got {cond_dim}")
         c, self.height, self.width = image_shape
         n_up, self.h0, self.w0 = plan(self.height, self.width)
         self.ch0 = width * 2 ** (n_up - 1)
@@ -114,24 +140,32 @@ class CDCGANGenerator(nn.Module):
                 "needs cond_bn true"
             )
         self.z_embed = z_embed if self.conditional else "none"
-        self.embed = (
-            nn.Embedding(num_classes, latent_dim) if self.z_embed in ("mul", "concat") else None
-        )
+        code_dim = cond_dim if self.conditional else 0
+        # the shared class codes (cond_dim > 0): N(0, 1) draws, so classes start apart
+        self.code = nn.Embedding(num_classes, code_dim) if code_dim else None
+        if self.z_embed in ("mul", "concat"):
+            self.embed = (
+                nn.Linear(code_dim, latent_dim)
+                if code_dim
+                else nn.Embedding(num_classes, latent_dim)
+            )
+        else:
+            self.embed = None
         n0 = self.ch0 * self.h0 * self.w0
         n_in = 2 * latent_dim if self.z_embed == "concat" else latent_dim
         self.stem = nn.Linear(n_in, n0, bias=False)
-        self.stem_bn = _norm(n0, bn_classes, 1)
+        self.stem_bn = _norm(n0, bn_classes, 1, code_dim)
         self.ups = nn.ModuleList()
         self.bns = nn.ModuleList()
         ch = self.ch0
         for _ in range(n_up - 1):
             self.ups.append(nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=False))
-            self.bns.append(_norm(ch // 2, bn_classes, 2))
+            self.bns.append(_norm(ch // 2, bn_classes, 2, code_dim))
             ch //= 2
         self.cond_bn = bool(bn_classes)
         if out_width > 0:  # full resolution gets its own channels, then a 3x3 conv to the image
             self.last = nn.ConvTranspose2d(ch, out_width, 4, 2, 1, bias=False)
-            self.last_bn = _norm(out_width, bn_classes, 2)
+            self.last_bn = _norm(out_width, bn_classes, 2, code_dim)
             self.out = nn.Conv2d(out_width, c, 3, 1, 1)
         else:
             self.last = self.last_bn = None
@@ -141,35 +175,40 @@ class CDCGANGenerator(nn.Module):
     def _folding(self) -> bool:
         return self.fast_eval and not self.training
 
-    def _bn(self, bn: nn.Module, h: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+    def _bn(
+        self, bn: nn.Module, h: torch.Tensor, y: torch.Tensor | None, code: torch.Tensor | None
+    ) -> torch.Tensor:
+        """ReLU(BatchNorm(h)); ``code``: the rows' shared codes, or (folding) every class's."""
         if not self._folding:
-            return torch.relu(bn(h, y) if self.cond_bn else bn(h))
-        scale, shift = _folded(bn, y, h.dtype)
+            return torch.relu(bn(h, y, code) if self.cond_bn else bn(h))
+        scale, shift = _folded(bn, y, h.dtype, code)
         shape = (scale.shape[0], -1) + (1,) * (h.dim() - 2)
         return torch.addcmul(shift.view(shape), h, scale.view(shape)).relu_()
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         if self.conditional and y is None:
             raise ValueError("this model is class-conditional: expected labels y, got None")
-        if self.z_embed == "mul":
-            z = z * self.embed(y)
-        elif self.z_embed == "concat":
-            z = torch.cat([z, self.embed(y)], dim=1)
-        h = self._bn(self.stem_bn, self.stem(z), y)
+        code = None if self.code is None else self.code(y)
+        if self.z_embed != "none":
+            e = self.embed(y) if self.code is None else self.embed(code)
+            z = z * e if self.z_embed == "mul" else torch.cat([z, e], dim=1)
+        if self._folding and self.code is not None:
+            code = self.code.weight  # folding gathers each row's class from whole tables
+        h = self._bn(self.stem_bn, self.stem(z), y, code)
         h = h.view(h.shape[0], self.ch0, self.h0, self.w0)
         if self._folding:
             h = h.contiguous(memory_format=torch.channels_last)
         for up, bn in zip(self.ups, self.bns, strict=True):
-            h = self._bn(bn, up(h), y)
+            h = self._bn(bn, up(h), y, code)
         if self.last is not None:
-            h = self._bn(self.last_bn, self.last(h), y)
+            h = self._bn(self.last_bn, self.last(h), y, code)
         x = torch.tanh(self.out(h))  # (B, C, h0 * 2**n, w0 * 2**n), at least (H, W)
         return center_crop(x, self.height, self.width).contiguous()
 
 
 @register_arch("cdcgan")
 class CDCGAN:
-    ARCH_ARGS = ("g_width", "cond_bn", "z_embed", "out_width", *DISCRIMINATOR_ARGS)
+    ARCH_ARGS = ("g_width", "cond_bn", "z_embed", "out_width", "cond_dim", *DISCRIMINATOR_ARGS)
     # Defaults of new models, written into every file they train to. A file without a key was
     # trained before the key existed and is built with the fallback below (d_extra: DCGAN's).
     RECORDED = {"cond_bn": True, "z_embed": "mul", "out_width": 32, "d_extra": 2}
@@ -185,6 +224,7 @@ class CDCGAN:
             cond_bn=bool(a.get("cond_bn", True)),
             z_embed=str(a.get("z_embed", "mul")),
             out_width=int(a.get("out_width", 0)),
+            cond_dim=int(a.get("cond_dim", 0)),
         )
 
     discriminator = DCGAN.discriminator  # the same projection D
