@@ -69,6 +69,13 @@ set scores each condition, and is used for nothing else. Conditions, one small C
   ganaug 2x teacher-labelled pretrain, real fine-tune (and auto)
                          the same, with each synthetic row taught as half its class and half
                          the resample +aug classifier's softmax (real rows stay one-hot);
+  ganaug 2x +resample +aug, synthetic weight 0.25 (and 0.5)
+                         the 2x variant with each synthetic row's cross-entropy down-weighted
+                         (DiffuLT's weighted loss; real rows weigh 1);
+  ganaug 2x entropy-selected +resample +aug
+                         the 2x variant with its synthetic rows chosen by the classifier's
+                         feedback: 4 x as many drawn, and per class the ones the resample +aug
+                         classifier is least sure of (highest softmax entropy) kept;
   resample +aug, two-phase
                          its control: the same two parts on the real rows alone (what the
                          schedule is worth without synthetic rows);
@@ -214,6 +221,16 @@ TEACHER_VARIANTS = {
     f"ganaug {level} teacher-labelled pretrain, real fine-tune": level for level in ("2x", "auto")
 }
 GAN_VARIANTS += tuple(TEACHER_VARIANTS)
+# DiffuLT (Shao et al. 2024) down-weights synthetic rows in the loss: each synthetic row's
+# cross-entropy times w (real rows 1), so they shape the classifier less than real ones
+SYN_WEIGHTS = {f"ganaug 2x +resample +aug, synthetic weight {w}": w for w in (0.25, 0.5)}
+GAN_VARIANTS += tuple(SYN_WEIGHTS)
+# feedback-guided selection (Askari-Hemmat et al. 2024): of ENTROPY_POOL candidates drawn per
+# top-up row, keep per class those the resample +aug classifier is least sure of (highest
+# softmax entropy), the samples near the class boundaries the generator's prototypes miss
+ENTROPY_POOL = 4
+ENTROPY_VARIANT = "ganaug 2x entropy-selected +resample +aug"
+GAN_VARIANTS += (ENTROPY_VARIANT,)
 CONDITIONS = BASELINES + tuple(CEILINGS) + GAN_BASES + GAN_VARIANTS
 METRICS = ("acsa", "gm", "f1", "minority_acc")
 
@@ -314,12 +331,14 @@ def fit(
     init: nn.Module | None = None,
     max_lr: float = LR,
     targets: torch.Tensor | None = None,
+    row_weight: torch.Tensor | None = None,
 ) -> DomainClassifier:
     """Train the small CNN on uint8 ``images``: ``steps`` batches drawn by ``weights`` (None:
     uniform), cross-entropy on ``logits + adjust`` when given (the logit-adjusted loss; the
     returned model predicts with the plain logits). ``init``: start from a copy of this
     model's weights (a fine-tune) instead of a fresh one. ``targets``: (N, K) class
-    probabilities per row, the loss's targets instead of ``labels`` (soft labels)."""
+    probabilities per row, the loss's targets instead of ``labels`` (soft labels).
+    ``row_weight``: (N,) factors of each row's cross-entropy in the batch mean (None: 1)."""
     transform = classical_aug() if aug else None
     order = batch_indices(weights, len(labels), steps=steps, batch=batch, seed=seed)
     with torch.random.fork_rng(devices=[]):  # v2 draws from the global RNG: seed it, restore it
@@ -337,7 +356,11 @@ def fit(
             logits = model(x.float() / 127.5 - 1)
             if adjust is not None:
                 logits = logits + adjust
-            loss = nn.functional.cross_entropy(logits, y)
+            if row_weight is None:
+                loss = nn.functional.cross_entropy(logits, y)
+            else:
+                ce = nn.functional.cross_entropy(logits, y, reduction="none")
+                loss = (ce * row_weight[i]).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -535,7 +558,19 @@ def run_one(
             options["adjust"] = log_prior(ya, k)
         if options.pop("resample", False):
             options["weights"] = balancing_weights(ya)
+        syn_weight = options.pop("syn_weight", None)
+        if syn_weight is not None:  # real rows come first (``augmented``)
+            options["row_weight"] = torch.full((len(ya),), float(syn_weight))
+            options["row_weight"][: len(y)] = 1.0
         return fit(xa, ya, **options, **common)
+
+    def entropy_selected(recipe: str, level: str) -> nn.Module:
+        """resample +aug on the real rows plus the top-up's rows picked by
+        :func:`entropy_pick`."""
+        need = resolve_sampling_strategy(topup(level, y), y, num_classes=k)
+        xs, ys = entropy_pick(gen(recipe), resample_aug(), need, seed + 2000)
+        xa, ya = torch.cat([x, xs]), torch.cat([y, ys])
+        return fit(xa, ya, weights=balancing_weights(ya), aug=True, **common)
 
     val_of = {}
     bases = tuple(n for n in GAN_BASES if n.split()[0] in args.recipes)
@@ -580,7 +615,37 @@ def run_one(
             ),
             base=f"{recipe} {lv}",
         )
+    for name, w in SYN_WEIGHTS.items():
+        record(
+            name,
+            lambda w=w: fit_on(recipe, "2x", resample=True, aug=True, syn_weight=w),
+            base=f"{recipe} 2x",
+        )
+    record(ENTROPY_VARIANT, lambda: entropy_selected(recipe, "2x"), base=f"{recipe} 2x")
     return rows
+
+
+def entropy_pick(
+    source: Any, judge: nn.Module, need: dict[int, int], seed: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``need[c]`` samples of each class c: of ENTROPY_POOL x as many drawn from ``source``,
+    the ones ``judge`` is least sure of (highest softmax entropy), as uint8 (images, labels)."""
+    pool = torch.cat([torch.full((ENTROPY_POOL * n,), c) for c, n in need.items()])
+    xs, ys = source.sample(len(pool), labels=pool, seed=seed)
+    entropy = entropy_under(judge, xs)
+    keep = []
+    for c, n in need.items():
+        rows = torch.nonzero(ys == c).squeeze(1)
+        keep.append(rows[entropy[rows].argsort(descending=True, stable=True)[:n]])
+    keep = torch.cat(keep)
+    return xs[keep], ys[keep]
+
+
+@torch.no_grad()
+def entropy_under(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """(N,) entropy of ``model``'s softmax on uint8 ``images``."""
+    logp = torch.cat([model(x.float() / 127.5 - 1).log_softmax(1) for x in images.split(1000)])
+    return -(logp.exp() * logp).sum(1)
 
 
 @torch.no_grad()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -358,3 +359,44 @@ def test_summary_states_the_ceiling_and_runs_without_ganaug_rows(bench):
         "Ceiling, extra real 2x +resample +aug (real images, not a generator): ACSA +3.00" in text
     )
     assert "no ganaug rows" in text and "MET" not in text
+
+
+def test_row_weights_scale_each_rows_loss(bench):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 256, (32, 1, 28, 28), dtype=torch.uint8, generator=g)
+    y = torch.tensor([0, 1] * 16)
+    common = {"num_classes": 2, "steps": 3, "seed": 0}
+    plain = bench.fit(x, y, **common).state_dict()
+    ones = bench.fit(x, y, row_weight=torch.ones(32), **common).state_dict()
+    half = bench.fit(x, y, row_weight=torch.full((32,), 0.5), **common).state_dict()
+    zero = bench.fit(x, y, row_weight=torch.zeros(32), **common).state_dict()
+    init = bench.fit(x, y, max_lr=0.0, **common).state_dict()  # the same batches, never a step
+    for k in plain:
+        assert torch.allclose(plain[k], ones[k], atol=1e-6), k  # weight 1 = the plain loss
+        assert torch.equal(zero[k], init[k]), k  # weight 0 everywhere: no row moves the model
+    moved = [k for k in plain if not torch.equal(plain[k], init[k])]
+    assert moved and any(not torch.allclose(plain[k], half[k]) for k in moved)
+
+
+def test_entropy_pick_keeps_the_least_certain_samples_of_each_class(bench, gen):
+    torch.manual_seed(0)
+    judge = bench.DomainClassifier(image_shape=(1, 28, 28), num_classes=10).eval()
+    need = {0: 3, 6: 5}
+    xs, ys = bench.entropy_pick(gen, judge, need, seed=7)
+    assert torch.bincount(ys, minlength=10).tolist() == [3, 0, 0, 0, 0, 0, 5, 0, 0, 0]
+    assert xs.dtype == torch.uint8 and xs.shape == (8, 1, 28, 28)
+    pool = torch.cat([torch.full((bench.ENTROPY_POOL * n,), c) for c, n in need.items()])
+    px, py = gen.sample(len(pool), labels=pool, seed=7)  # the candidates it chose among
+    h = bench.entropy_under(judge, px)
+    for c, n in need.items():
+        want = h[py == c].sort(descending=True).values[:n]
+        assert torch.allclose(
+            bench.entropy_under(judge, xs[ys == c]).sort(descending=True).values, want
+        )
+    x2, _ = bench.entropy_pick(gen, judge, need, seed=7)
+    assert torch.equal(xs, x2)
+    flat = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 4))
+    torch.nn.init.zeros_(flat[1].weight)
+    torch.nn.init.zeros_(flat[1].bias)
+    u = bench.entropy_under(flat, xs)  # equal logits: the uniform softmax, entropy log 4
+    assert torch.allclose(u, torch.full_like(u, math.log(4)))
