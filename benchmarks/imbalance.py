@@ -615,10 +615,10 @@ def run_one(
             ),
             base=f"{recipe} {lv}",
         )
-    for name, w in SYN_WEIGHTS.items():
+    for name, weight in SYN_WEIGHTS.items():  # (not ``w``: the real rows' sampling weights)
         record(
             name,
-            lambda w=w: fit_on(recipe, "2x", resample=True, aug=True, syn_weight=w),
+            lambda weight=weight: fit_on(recipe, "2x", resample=True, aug=True, syn_weight=weight),
             base=f"{recipe} 2x",
         )
     record(ENTROPY_VARIANT, lambda: entropy_selected(recipe, "2x"), base=f"{recipe} 2x")
