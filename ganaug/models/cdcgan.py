@@ -13,7 +13,8 @@ embed(y)]`` to the stem, ``"none"`` gives the label to conditional BatchNorm onl
 is one ``cond_dim``-wide code, and every per-class table above (the z embedding and each
 BatchNorm's gain and bias) becomes a linear map of that code, learned from all classes. A class
 then owns ``cond_dim`` numbers instead of thousands, so one with a few dozen images borrows the
-maps the large classes trained. 0 (the default) keeps a free table per class.
+maps the large classes trained. 0 (the default) keeps a free table per class: on the imbalance
+benchmark, 4 pulled the rare classes toward their neighbours (benchmarks/RESULTS.md, session 25).
 ``out_width`` > 0 gives the full resolution ``out_width`` channels of its own (a transposed
 convolution to them, BatchNorm, ReLU, then a 3x3 convolution to the image) instead of one
 transposed convolution straight to the image.
