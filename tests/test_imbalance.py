@@ -119,7 +119,10 @@ def test_ganaug_topup_adds_the_asked_counts_after_the_same_real_rows(bench, full
     assert five == {c: min(int(counts.max()), 5 * int(n)) for c, n in enumerate(counts)}
     two = bench.topup("2x", tr.labels)
     assert two == {c: min(int(counts.max()), 2 * int(n)) for c, n in enumerate(counts)}
-    for strategy, want in (("auto", [int(counts.max())] * 10), (five, list(five.values()))):
+    every = bench.topup("2x every class", tr.labels)  # uncapped: every class half synthetic
+    assert every == {c: 2 * int(n) for c, n in enumerate(counts)}
+    cases = (("auto", [int(counts.max())] * 10), (five, list(five.values())))
+    for strategy, want in (*cases, (every, list(every.values()))):
         x, y = bench.augmented(tr, gen, strategy, seed=1000)
         assert torch.bincount(y, minlength=10).tolist() == want
         assert torch.equal(x[: len(tr)], tr.images) and torch.equal(y[: len(tr)], tr.labels)
