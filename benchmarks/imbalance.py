@@ -805,7 +805,7 @@ def summary(rows: list[dict[str, Any]], protocol: str) -> tuple[str, dict[str, A
     return "\n".join(lines + ceiling), verdict
 
 
-def main(argv: list[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="1 seed, a quarter of the data, short")
     p.add_argument("--protocols", nargs="+", choices=list(PROTOCOLS), default=list(PROTOCOLS))
@@ -851,11 +851,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--reuse",
         nargs="+",
+        action="extend",  # a repeated --reuse adds its files, not replaces the first's
         default=[],
         metavar="JSON",
         help="rows of earlier runs (same --clf-steps) to keep instead of training again",
     )
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
     here = Path(__file__).resolve().parent
     if args.quick:
         args.seeds, args.scale, args.clf_steps, args.gan_steps = [0], 0.25, 60, 40

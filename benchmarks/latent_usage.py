@@ -43,6 +43,9 @@ def main() -> None:
             " ".join(f"{v:.1f}" for v in per_class)
         )
         embed = mf.generator_state.get("embed.weight")
+        if mf.config.arch_args.get("cond_dim", 0) and embed is not None:  # a map of the codes
+            with torch.no_grad():
+                embed = g.embed(g.code.weight)
         if embed is not None and mf.config.arch_args.get("z_embed", "mul") == "mul":
             kept = (embed.abs() >= 0.1 * embed.abs().amax(1, keepdim=True)).sum(1)
             line += f"; z * embed(y) keeps {kept.tolist()} of {embed.shape[1]} entries"

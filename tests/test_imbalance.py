@@ -379,6 +379,13 @@ def test_row_weights_scale_each_rows_loss(bench):
         assert torch.equal(zero[k], init[k]), k  # weight 0 everywhere: no row moves the model
     moved = [k for k in plain if not torch.equal(plain[k], init[k])]
     assert moved and any(not torch.allclose(plain[k], half[k]) for k in moved)
+    # per row: with only one class's rows weighted, the model learns that class alone
+    longer = {**common, "steps": 20}
+    share = (bench.predict(bench.fit(x, y, **longer), x) == 0).float().mean()
+    assert 0 < share < 1  # unweighted, both classes are predicted
+    for c in (0, 1):
+        model = bench.fit(x, y, row_weight=(y == c).float(), **longer)
+        assert (bench.predict(model, x) == c).all()
 
 
 def test_entropy_pick_keeps_the_least_certain_samples_of_each_class(bench, gen):
@@ -403,3 +410,9 @@ def test_entropy_pick_keeps_the_least_certain_samples_of_each_class(bench, gen):
     torch.nn.init.zeros_(flat[1].bias)
     u = bench.entropy_under(flat, xs)  # equal logits: the uniform softmax, entropy log 4
     assert torch.allclose(u, torch.full_like(u, math.log(4)))
+
+
+def test_reuse_files_add_up_when_the_flag_is_repeated(bench):
+    args = bench.parser().parse_args(["--reuse", "a.json", "b.json", "--reuse", "c.json"])
+    assert args.reuse == ["a.json", "b.json", "c.json"]
+    assert bench.parser().parse_args([]).reuse == []  # the default list is not shared

@@ -66,6 +66,8 @@ class ConditionalBN(nn.Module):
         """(rows, 2 x features): gamma and beta of each row's class (``code``: the rows' shared
         codes, or every class's code with ``y`` = None for the whole table)."""
         if self.proj is not None:
+            if code is None:
+                raise ValueError("this BatchNorm maps shared class codes: expected code, got None")
             return self.proj(code)
         return self.embed.weight if y is None else self.embed(y)
 
@@ -87,7 +89,9 @@ def _folded(
     row: the running statistics and the label's gain and bias (or BatchNorm's affine) in one;
     (rows, features) gathered from per-class tables, or (1, features) for plain BatchNorm.
     ``codes``: every class's shared code (``cond_dim`` > 0), else None."""
-    conditional = isinstance(norm, ConditionalBN) and (norm.embed, norm.proj) != (None, None)
+    conditional = isinstance(norm, ConditionalBN) and (
+        norm.embed is not None or norm.proj is not None
+    )
     bn = norm.bn if isinstance(norm, ConditionalBN) else norm
     inv = torch.rsqrt(bn.running_var + bn.eps)
     if conditional:
