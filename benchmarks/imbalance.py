@@ -530,14 +530,18 @@ def run_one(
     # the pretrain / fine-tune schedule on real rows alone: what the schedule is worth
     record("resample +aug, two-phase", lambda: pretrain_fine_tune(x, y, x, y, **common))
 
+    def resample_aug_plus(images: torch.Tensor, labels: torch.Tensor) -> nn.Module:
+        """resample +aug on the real rows followed by these."""
+        xe, ye = torch.cat([x, images]), torch.cat([y, labels])
+        return fit(xe, ye, weights=balancing_weights(ye), aug=True, **common)
+
     def ceiling(level: str) -> nn.Module:
         """resample +aug with the top-up's rows (the library's count: exactly what
         ``GANAugmented`` adds) drawn from real images outside the subset."""
         more = extra_real(
             full, counts, seed, resolve_sampling_strategy(topup(level, y), y, num_classes=k)
         )
-        xe, ye = torch.cat([x, more.images]), torch.cat([y, more.labels])
-        return fit(xe, ye, weights=balancing_weights(ye), aug=True, **common)
+        return resample_aug_plus(more.images, more.labels)
 
     for name, level in CEILINGS.items():  # what a generator of exactly the real images gives
         record(name, lambda level=level: ceiling(level))
@@ -581,9 +585,7 @@ def run_one(
         """resample +aug on the real rows plus the top-up's rows picked by
         :func:`entropy_pick`."""
         need = resolve_sampling_strategy(topup(level, y), y, num_classes=k)
-        xs, ys = entropy_pick(gen(recipe), resample_aug(), need, seed + 2000)
-        xa, ya = torch.cat([x, xs]), torch.cat([y, ys])
-        return fit(xa, ya, weights=balancing_weights(ya), aug=True, **common)
+        return resample_aug_plus(*entropy_pick(gen(recipe), resample_aug(), need, seed + 2000))
 
     val_of = {}
     bases = tuple(n for n in GAN_BASES if n.split()[0] in args.recipes)

@@ -62,22 +62,28 @@ class ConditionalBN(nn.Module):
             self.embed = nn.Embedding(num_classes, 2 * features)
             nn.init.zeros_(self.embed.weight)
 
-    def affine(self, y: torch.Tensor, code: torch.Tensor | None) -> torch.Tensor:
-        """(rows, 2 x features): gamma and beta of each row's class (``code``: the rows' shared
-        codes, or every class's code with ``y`` = None for the whole table)."""
-        if self.proj is not None:
-            if code is None:
-                raise ValueError("this BatchNorm maps shared class codes: expected code, got None")
-            return self.proj(code)
-        return self.embed.weight if y is None else self.embed(y)
+    @property
+    def labelled(self) -> bool:
+        """Whether the gain and bias depend on the label (False: a plain affine BatchNorm)."""
+        return self.embed is not None or self.proj is not None
+
+    def table(self, codes: torch.Tensor | None) -> torch.Tensor:
+        """(classes, 2 x features): every class's gamma and beta (``codes``: every class's
+        shared code when ``code_dim`` > 0)."""
+        if self.proj is None:
+            return self.embed.weight
+        if codes is None:
+            raise ValueError("this BatchNorm maps shared class codes: expected codes, got None")
+        return self.proj(codes)
 
     def forward(
-        self, h: torch.Tensor, y: torch.Tensor | None, code: torch.Tensor | None = None
+        self, h: torch.Tensor, y: torch.Tensor | None, codes: torch.Tensor | None = None
     ) -> torch.Tensor:
         h = self.bn(h)
-        if self.embed is None and self.proj is None:
+        if not self.labelled:
             return h
-        gamma, beta = self.affine(y, code).chunk(2, dim=1)
+        affine = self.embed(y) if self.proj is None else self.table(codes)[y]
+        gamma, beta = affine.chunk(2, dim=1)
         shape = (h.shape[0], -1) + (1,) * (h.dim() - 2)
         return h * (1.0 + gamma.view(shape)) + beta.view(shape)
 
@@ -89,13 +95,11 @@ def _folded(
     row: the running statistics and the label's gain and bias (or BatchNorm's affine) in one;
     (rows, features) gathered from per-class tables, or (1, features) for plain BatchNorm.
     ``codes``: every class's shared code (``cond_dim`` > 0), else None."""
-    conditional = isinstance(norm, ConditionalBN) and (
-        norm.embed is not None or norm.proj is not None
-    )
+    conditional = isinstance(norm, ConditionalBN) and norm.labelled
     bn = norm.bn if isinstance(norm, ConditionalBN) else norm
     inv = torch.rsqrt(bn.running_var + bn.eps)
     if conditional:
-        gamma, beta = norm.affine(None, codes).chunk(2, dim=1)
+        gamma, beta = norm.table(codes).chunk(2, dim=1)
         scale = (1.0 + gamma) * inv
         table = torch.stack([scale, beta - bn.running_mean * scale]).to(dtype)
         return table[0][y], table[1][y]
@@ -181,32 +185,30 @@ class CDCGANGenerator(nn.Module):
         return self.fast_eval and not self.training
 
     def _bn(
-        self, bn: nn.Module, h: torch.Tensor, y: torch.Tensor | None, code: torch.Tensor | None
+        self, bn: nn.Module, h: torch.Tensor, y: torch.Tensor | None, codes: torch.Tensor | None
     ) -> torch.Tensor:
-        """ReLU(BatchNorm(h)); ``code``: the rows' shared codes, or (folding) every class's."""
+        """ReLU(BatchNorm(h)); ``codes``: every class's shared code (None without cond_dim)."""
         if not self._folding:
-            return torch.relu(bn(h, y, code) if self.cond_bn else bn(h))
-        scale, shift = _folded(bn, y, h.dtype, code)
+            return torch.relu(bn(h, y, codes) if self.cond_bn else bn(h))
+        scale, shift = _folded(bn, y, h.dtype, codes)
         shape = (scale.shape[0], -1) + (1,) * (h.dim() - 2)
         return torch.addcmul(shift.view(shape), h, scale.view(shape)).relu_()
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         if self.conditional and y is None:
             raise ValueError("this model is class-conditional: expected labels y, got None")
-        code = None if self.code is None else self.code(y)
+        codes = None if self.code is None else self.code.weight  # every class's shared code
         if self.z_embed != "none":
-            e = self.embed(y) if self.code is None else self.embed(code)
+            e = self.embed(y) if codes is None else self.embed(codes)[y]
             z = z * e if self.z_embed == "mul" else torch.cat([z, e], dim=1)
-        if self._folding and self.code is not None:
-            code = self.code.weight  # folding gathers each row's class from whole tables
-        h = self._bn(self.stem_bn, self.stem(z), y, code)
+        h = self._bn(self.stem_bn, self.stem(z), y, codes)
         h = h.view(h.shape[0], self.ch0, self.h0, self.w0)
         if self._folding:
             h = h.contiguous(memory_format=torch.channels_last)
         for up, bn in zip(self.ups, self.bns, strict=True):
-            h = self._bn(bn, up(h), y, code)
+            h = self._bn(bn, up(h), y, codes)
         if self.last is not None:
-            h = self._bn(self.last_bn, self.last(h), y, code)
+            h = self._bn(self.last_bn, self.last(h), y, codes)
         x = torch.tanh(self.out(h))  # (B, C, h0 * 2**n, w0 * 2**n), at least (H, W)
         return center_crop(x, self.height, self.width).contiguous()
 
